@@ -1,0 +1,34 @@
+"""Pathfinder: a career-data API where every user's data lives in tables of their own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from pathfinder.config import DEFAULTS, resolve_instance_path
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: defaults, then ``PATHFINDER_*`` environment, then ``config``.
+
+    Does no I/O: no connection is opened and no table is created here; setting up the
+    database is the explicit ``pathfinder db init`` command.
+    """
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("PATHFINDER")
+    if config:
+        app.config.from_mapping(config)
+    app.instance_path = str(resolve_instance_path(app.config.get("INSTANCE_PATH")))
+    app.config["INSTANCE_PATH"] = app.instance_path
+
+    from pathfinder import api, cli, db
+
+    db.init_app(app)
+    api.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,31 @@
+"""The ``pathfinder`` command: Flask's CLI plus the DBA and admin command groups.
+
+Each group lives in its own module and is added by :func:`init_app`, so ``flask --app wsgi``
+and ``pathfinder`` offer the same commands.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.cli import FlaskGroup
+
+
+def init_app(app: Flask) -> None:
+    """Add every command group to ``app.cli``."""
+    from pathfinder.cli import database, ddl, tenants
+
+    app.cli.add_command(database.db_group)
+    app.cli.add_command(ddl.ddl_group)
+    app.cli.add_command(tenants.tenants_group)
+
+
+def _create_app() -> Flask:
+    from pathfinder import create_app
+
+    return create_app()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli = FlaskGroup(create_app=_create_app, help="Pathfinder: API server and DBA tools.")
+    cli.main(prog_name="pathfinder")

@@ -1,0 +1,68 @@
+"""Typed settings read from ``PATHFINDER_*`` environment variables.
+
+Flask's config mapping stays the one place the application reads settings from; this module
+only says what the keys are, what they default to and how they are checked, so a typo in an
+environment variable is a clear start-up error rather than a silent default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    # A SQLAlchemy URL; None means SQLite in the instance folder.
+    "DATABASE_URL": None,
+    # Where SQLite files, tenant files and exports live; None means ./instance.
+    "INSTANCE_PATH": None,
+    # How many users' Table objects stay cached per process (memory bound, not a user limit).
+    "TENANT_CACHE_SIZE": 256,
+    # Seconds a provisioning call waits for another one working on the same user.
+    "PROVISIONING_WAIT_SECONDS": 60,
+    # Users per transaction batch in `tenants migrate`.
+    "MIGRATE_BATCH_SIZE": 100,
+    # SQLite busy timeout in milliseconds: concurrent writers wait instead of failing.
+    "SQLITE_BUSY_TIMEOUT_MS": 30000,
+    "JSON_SORT_KEYS": False,
+}
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """What the database layer needs, resolved from the Flask config."""
+
+    url: str
+    instance_path: Path
+    tenant_cache_size: int
+    provisioning_wait_seconds: float
+    sqlite_busy_timeout_ms: int
+
+    @property
+    def tenant_dir(self) -> Path:
+        """Folder holding one SQLite file per user (unused on client/server databases)."""
+        return self.instance_path / "tenants"
+
+
+def resolve_instance_path(value: str | os.PathLike[str] | None) -> Path:
+    """Absolute instance folder: the setting, else ``./instance`` of the working directory."""
+    return Path(value).expanduser().resolve() if value else (Path.cwd() / "instance").resolve()
+
+
+def database_settings(config: Mapping[str, Any]) -> DatabaseSettings:
+    """Build the database settings from a Flask config mapping, with defaults applied."""
+    instance_path = resolve_instance_path(config.get("INSTANCE_PATH"))
+    url = config.get("DATABASE_URL") or f"sqlite:///{instance_path / 'pathfinder.db'}"
+    return DatabaseSettings(
+        url=str(url),
+        instance_path=instance_path,
+        tenant_cache_size=int(config.get("TENANT_CACHE_SIZE", DEFAULTS["TENANT_CACHE_SIZE"])),
+        provisioning_wait_seconds=float(
+            config.get("PROVISIONING_WAIT_SECONDS", DEFAULTS["PROVISIONING_WAIT_SECONDS"])
+        ),
+        sqlite_busy_timeout_ms=int(
+            config.get("SQLITE_BUSY_TIMEOUT_MS", DEFAULTS["SQLITE_BUSY_TIMEOUT_MS"])
+        ),
+    )

@@ -1,0 +1,27 @@
+"""Database access: the per-app :class:`Database` handle and its Flask wiring."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from pathfinder.config import database_settings
+from pathfinder.db.database import Database, TenantNotProvisioned
+
+__all__ = ["Database", "TenantNotProvisioned", "get_database", "init_app"]
+
+_EXTENSION_KEY = "pathfinder.database"
+
+
+def init_app(app: Flask) -> None:
+    """Register a lazily created :class:`Database` on ``app`` (no connection is opened)."""
+    app.extensions[_EXTENSION_KEY] = None
+
+
+def get_database(app: Flask | None = None) -> Database:
+    """The app's Database, created on first use from its config."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    database = app.extensions.get(_EXTENSION_KEY)
+    if database is None:
+        database = Database(database_settings(app.config))
+        app.extensions[_EXTENSION_KEY] = database
+    return database

@@ -1,0 +1,129 @@
+"""The database handle: engine, transactions, and the caller's per-user tables.
+
+Every unit of work goes through :meth:`Database.transaction` (shared tables only) or
+:meth:`Database.tenant_transaction` (shared tables plus one user's tables). On SQLite the
+user's own file is attached to the connection as schema ``tenant`` for that unit of work and
+detached after it, so a change to the user's tables and its audit row in the shared file
+commit together, atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from pathfinder.config import DatabaseSettings
+from pathfinder.db.engine import create_database_engine
+from pathfinder.schema.naming import normalize_username
+from pathfinder.schema.tenant import (
+    LATEST_TEMPLATE_VERSION,
+    SQLITE_TENANT_SCHEMA,
+    TenantTables,
+    tenant_tables,
+)
+
+
+class TenantNotProvisioned(LookupError):
+    """The user has no tables (yet, or any more)."""
+
+
+class Database:
+    """Engine plus the bounded cache of users' Table objects, for one database URL."""
+
+    def __init__(self, settings: DatabaseSettings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or create_database_engine(settings)
+        self.dialect_name = self.engine.dialect.name
+        # Table objects are cheap to build but not free; keep the hot users' and no more.
+        self._tables = lru_cache(maxsize=settings.tenant_cache_size)(self._build_tables)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect_name == "sqlite"
+
+    @property
+    def tenant_schema(self) -> str | None:
+        """Schema the users' Table objects are bound to: ``tenant`` on SQLite, else none."""
+        return SQLITE_TENANT_SCHEMA if self.is_sqlite else None
+
+    def _build_tables(self, username: str, version: int) -> TenantTables:
+        return tenant_tables(username, version, schema=self.tenant_schema)
+
+    def tables_for(self, username: str, version: int = LATEST_TEMPLATE_VERSION) -> TenantTables:
+        """``username``'s Table objects (validated name), from the bounded cache."""
+        return self._tables(normalize_username(username), version)
+
+    def tables_cache_info(self) -> object:
+        """Hit/miss/size counters of the Table-object cache (for tests and benchmarks)."""
+        return self._tables.cache_info()
+
+    def tenant_file(self, username: str) -> Path:
+        """Path of ``username``'s SQLite file (only meaningful on SQLite)."""
+        return self.settings.tenant_dir / f"{normalize_username(username)}.db"
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A pooled connection with no transaction begun."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction on the shared tables: commit on success, roll back on error."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def tenant_transaction(self, username: str) -> Iterator[tuple[Connection, TenantTables]]:
+        """One transaction over the shared tables and ``username``'s tables.
+
+        Raises :class:`TenantNotProvisioned` on SQLite when the user has no file; on other
+        back-ends a missing table surfaces as the driver's error at first use.
+        """
+        tables = self.tables_for(username)
+        with self.engine.connect() as conn:
+            with self.attached(conn, tables.username):
+                with conn.begin():
+                    yield conn, tables
+
+    @contextmanager
+    def attached(self, conn: Connection, username: str, *, create: bool = False) -> Iterator[None]:
+        """Attach ``username``'s SQLite file to ``conn`` as ``tenant`` (no-op elsewhere).
+
+        Must be called outside a transaction (SQLite refuses ATTACH inside one). With
+        ``create`` the file is made when missing (provisioning); otherwise a missing file is
+        :class:`TenantNotProvisioned` rather than a new empty file.
+        """
+        if not self.is_sqlite:
+            yield
+            return
+        path = self.tenant_file(username)
+        if not create and not path.exists():
+            raise TenantNotProvisioned(username)
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        if conn.in_transaction():
+            raise RuntimeError("attach a tenant file before beginning the transaction")
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("ATTACH DATABASE ? AS tenant", (str(path),))
+        try:
+            yield
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+            raw.execute("DETACH DATABASE tenant")
+
+    def dispose(self) -> None:
+        """Close pooled connections (tests, forked workers)."""
+        self.engine.dispose()
+
+
+def database_url_dialect(url: str) -> str:
+    """The back-end name of a SQLAlchemy URL (``sqlite``, ``postgresql``, ``oracle``)."""
+    return sa.engine.make_url(url).get_backend_name()

@@ -1,0 +1,84 @@
+"""Creating the shared schema (``pathfinder db init``) and reporting on it (``db status``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from pathfinder.db.database import Database
+from pathfinder.schema.shared import SHARED_SCHEMA_VERSION, metadata
+from pathfinder.schema.shared.system import schema_meta, template_versions
+from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION
+
+SHARED_VERSION_KEY = "shared_schema_version"
+
+TEMPLATE_DESCRIPTIONS = {
+    1: "seed tables: experiences, skills, summaries, chat, analytics, archive, career_summary",
+    2: "pert_responses table, skills.source column, experiences company index",
+}
+
+
+@dataclass(frozen=True)
+class DatabaseStatus:
+    dialect: str
+    reachable: bool
+    shared_schema_version: int | None
+    template_version: int | None
+    error: str | None = None
+
+
+def init_database(db: Database) -> list[str]:
+    """Create missing shared tables and record the schema versions; safe to repeat.
+
+    Returns the names of the tables it created.
+    """
+    now = datetime.now(UTC)
+    with db.transaction() as conn:
+        existing = set(sa.inspect(conn).get_table_names())
+        metadata.create_all(conn, checkfirst=True)
+        created = [t.name for t in metadata.sorted_tables if t.name not in existing]
+        _upsert_meta(conn, SHARED_VERSION_KEY, str(SHARED_SCHEMA_VERSION), now)
+        known = set(conn.execute(sa.select(template_versions.c.version)).scalars())
+        for version in range(1, LATEST_TEMPLATE_VERSION + 1):
+            if version not in known:
+                conn.execute(
+                    template_versions.insert().values(
+                        version=version,
+                        description=TEMPLATE_DESCRIPTIONS[version],
+                        recorded_at=now,
+                    )
+                )
+    return created
+
+
+def _upsert_meta(conn: sa.Connection, key: str, value: str, now: datetime) -> None:
+    updated = conn.execute(
+        schema_meta.update()
+        .where(schema_meta.c.meta_key == key)
+        .values(meta_value=value, updated_at=now)
+    )
+    if updated.rowcount == 0:
+        conn.execute(schema_meta.insert().values(meta_key=key, meta_value=value, updated_at=now))
+
+
+def database_status(db: Database) -> DatabaseStatus:
+    """Whether the database answers, and which shared/template versions it records."""
+    try:
+        with db.connect() as conn:
+            inspector = sa.inspect(conn)
+            if not inspector.has_table(schema_meta.name):
+                return DatabaseStatus(db.dialect_name, True, None, None)
+            shared = conn.execute(
+                sa.select(schema_meta.c.meta_value).where(
+                    schema_meta.c.meta_key == SHARED_VERSION_KEY
+                )
+            ).scalar()
+            template = conn.execute(sa.select(sa.func.max(template_versions.c.version))).scalar()
+            conn.rollback()
+    except sa.exc.SQLAlchemyError as exc:
+        return DatabaseStatus(db.dialect_name, False, None, None, type(exc).__name__)
+    return DatabaseStatus(
+        db.dialect_name, True, int(shared) if shared is not None else None, template
+    )

@@ -1,0 +1,254 @@
+"""The provisioning engine: provision, deprovision and migrate users' tables.
+
+Every operation on a user runs under that user's lock (:mod:`.locks`) and as a list of
+idempotent steps (:mod:`.plan`). A step creates its object unless the catalog already has it
+and registers it in ``pf_tenant_objects`` unless already registered; on SQLite and PostgreSQL
+both happen in one transaction, on Oracle (where DDL commits) the registration follows. So a
+crash between any two statements leaves a state the next run completes, and deprovisioning
+drops exactly what the registry lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pathfinder.db.database import Database
+from pathfinder.provisioning import registry
+from pathfinder.provisioning.locks import remove_lock_file, tenant_lock
+from pathfinder.provisioning.plan import Step, drop_statement, migration_steps, provision_steps
+from pathfinder.schema.naming import normalize_username
+from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, tenant_tables
+
+# Called with ("before" | "after", step) around each statement. Production passes None;
+# tests pass a hook that fails or kills the process at a chosen step.
+StepHook = Callable[[str, Step], None]
+Outcome = Literal["created", "already_ready", "migrated", "up_to_date", "dropped", "absent"]
+
+
+class ProvisioningError(RuntimeError):
+    """A provisioning operation failed; the registry row says where, and a re-run resumes."""
+
+    def __init__(self, username: str, message: str) -> None:
+        super().__init__(f"{username}: {message}")
+        self.username = username
+
+
+@dataclass(frozen=True)
+class Result:
+    username: str
+    outcome: Outcome
+    template_version: int | None
+    steps_run: int
+
+
+class Provisioner:
+    """Creates, upgrades and drops users' tables on one database."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        wait_seconds: float | None = None,
+        on_step: StepHook | None = None,
+    ) -> None:
+        self.db = db
+        self.wait_seconds = (
+            db.settings.provisioning_wait_seconds if wait_seconds is None else wait_seconds
+        )
+        self.on_step = on_step
+
+    # -- public operations -------------------------------------------------------------
+
+    def provision(self, username: str) -> Result:
+        """Create ``username``'s tables at the latest template version; safe to repeat.
+
+        A second caller for the same user waits for the first and then finds it ready.
+        """
+        user = normalize_username(username)
+        self._ensure_registry_row(user)
+        with tenant_lock(self.db, user, wait_seconds=self.wait_seconds):
+            record = self._record(user)
+            if record.state == "ready":
+                return Result(user, "already_ready", record.template_version, 0)
+            if record.state == "deprovisioning":
+                raise ProvisioningError(
+                    user, "a deprovisioning is unfinished; run deprovision again to finish it"
+                )
+            with self.db.transaction() as conn:
+                registry.set_state(conn, user, "creating", count_attempt=True)
+            tables = tenant_tables(user, schema=self.db.tenant_schema)
+            steps = provision_steps(tables)
+            ran = self._run_steps(user, steps, on_error_state="failed")
+            with self.db.transaction() as conn:
+                registry.set_state(conn, user, "ready", template_version=LATEST_TEMPLATE_VERSION)
+            return Result(user, "created", LATEST_TEMPLATE_VERSION, ran)
+
+    def deprovision(self, username: str) -> Result:
+        """Drop exactly the objects registered for ``username``; safe to repeat."""
+        user = normalize_username(username)
+        with self.db.transaction() as conn:
+            record = registry.get_tenant(conn, user)
+        if record is None or record.state == "dropped":
+            return Result(user, "absent", None, 0)
+        with tenant_lock(self.db, user, wait_seconds=self.wait_seconds):
+            with self.db.transaction() as conn:
+                registry.set_state(conn, user, "deprovisioning", count_attempt=True)
+            ran = self._drop_registered(user)
+            if self.db.is_sqlite:
+                self.db.tenant_file(user).unlink(missing_ok=True)
+            with self.db.transaction() as conn:
+                registry.set_state(conn, user, "dropped", template_version=None)
+            remove_lock_file(self.db, user)
+            return Result(user, "dropped", None, ran)
+
+    def migrate_user(self, username: str, *, target: int = LATEST_TEMPLATE_VERSION) -> Result:
+        """Bring one ready user to ``target``; a user already there costs one query."""
+        user = normalize_username(username)
+        with tenant_lock(self.db, user, wait_seconds=self.wait_seconds):
+            record = self._record(user)
+            if record.state != "ready" or record.template_version is None:
+                raise ProvisioningError(user, f"cannot migrate a user in state {record.state!r}")
+            if record.template_version >= target:
+                return Result(user, "up_to_date", record.template_version, 0)
+            steps = migration_steps(
+                user, record.template_version, target, schema=self.db.tenant_schema
+            )
+            ran = self._run_steps(user, steps, on_error_state="ready")
+            with self.db.transaction() as conn:
+                registry.set_state(conn, user, "ready", template_version=target)
+            return Result(user, "migrated", target, ran)
+
+    def pending_migrations(
+        self, *, target: int = LATEST_TEMPLATE_VERSION, batch_size: int = 500
+    ) -> Iterator[registry.TenantRecord]:
+        """Ready users below ``target``, read from the registry in keyset-paged batches."""
+        after: str | None = None
+        while True:
+            with self.db.transaction() as conn:
+                batch = registry.list_tenants(
+                    conn, states=["ready"], below_version=target, after=after, limit=batch_size
+                )
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            after = batch[-1].username
+
+    def count_pending_migrations(self, *, target: int = LATEST_TEMPLATE_VERSION) -> int:
+        from pathfinder.schema.shared.system import tenant_provisioning as tp
+
+        with self.db.transaction() as conn:
+            query = sa.select(sa.func.count()).where(
+                tp.c.state == "ready", tp.c.template_version < target
+            )
+            return int(conn.execute(query).scalar_one())
+
+    def dry_run_sql(self, username: str, *, target: int = LATEST_TEMPLATE_VERSION) -> list[str]:
+        """The statements ``migrate_user`` would run now, compiled for this database."""
+        user = normalize_username(username)
+        record = self._record(user)
+        if record.template_version is None or record.template_version >= target:
+            return []
+        steps = migration_steps(user, record.template_version, target, schema=self.db.tenant_schema)
+        return [step.sql(self.db.engine.dialect) for step in steps]
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _ensure_registry_row(self, user: str) -> None:
+        try:
+            with self.db.transaction() as conn:
+                registry.ensure_tenant_row(conn, user)
+        except sa.exc.IntegrityError:
+            pass  # a concurrent provision of the same user inserted it first
+
+    def _record(self, user: str) -> registry.TenantRecord:
+        with self.db.transaction() as conn:
+            record = registry.get_tenant(conn, user)
+        if record is None:
+            raise ProvisioningError(user, "no such user in the provisioning registry")
+        return record
+
+    @contextmanager
+    def _work_connection(self, user: str, *, create: bool) -> Iterator[Connection]:
+        with self.db.connect() as conn, self.db.attached(conn, user, create=create):
+            yield conn
+
+    def _run_steps(self, user: str, steps: Iterable[Step], *, on_error_state: str) -> int:
+        """Run ``steps`` in order, each in its own transaction; record a failure and re-raise."""
+        ran = 0
+        try:
+            with self._work_connection(user, create=True) as conn:
+                for step in steps:
+                    if self.apply_step(conn, user, step):
+                        ran += 1
+        except Exception as exc:
+            with self.db.transaction() as conn:
+                registry.set_state(conn, user, on_error_state, error=_describe(exc))
+            raise ProvisioningError(user, _describe(exc)) from exc
+        return ran
+
+    def apply_step(self, conn: Connection, user: str, step: Step) -> bool:
+        """Make ``step`` true; return whether a DDL statement ran."""
+        ran = False
+        with conn.begin():
+            if not step.exists(conn):
+                self._hook("before", step)
+                conn.execute(step.ddl)
+                ran = True
+                self._hook("after", step)
+            if step.registers_object and not registry.is_registered(conn, user, step.object_name):
+                registry.register_object(
+                    conn, user, step.object_name, step.kind, step.template_part, step.version
+                )
+        return ran
+
+    def _drop_registered(self, user: str) -> int:
+        with self.db.transaction() as conn:
+            registered = {o.object_name: o for o in registry.registered_objects(conn, user)}
+        if not registered:
+            return 0
+        tables = tenant_tables(user, schema=self.db.tenant_schema)
+        # Reverse creation order: views, then indexes, then tables children-first.
+        order = [s for s in reversed(provision_steps(tables)) if s.object_name in registered]
+        unknown = set(registered) - {s.object_name for s in order}
+        if unknown:
+            raise ProvisioningError(
+                user, f"registry lists objects the template does not define: {sorted(unknown)}"
+            )
+        if self.db.is_sqlite and not self.db.tenant_file(user).exists():
+            # The file went first (a crash after removing it): nothing is left to drop.
+            with self.db.transaction() as conn:
+                for name in registered:
+                    registry.unregister_object(conn, user, name)
+            return 0
+        ran = 0
+        try:
+            with self._work_connection(user, create=False) as conn:
+                for step in order:
+                    obj = registered[step.object_name]
+                    with conn.begin():
+                        if step.exists(conn):
+                            self._hook("before", step)
+                            conn.execute(drop_statement(tables, obj.object_type, obj.object_name))
+                            ran += 1
+                            self._hook("after", step)
+                        registry.unregister_object(conn, user, obj.object_name)
+        except Exception as exc:
+            with self.db.transaction() as conn:
+                registry.set_state(conn, user, "deprovisioning", error=_describe(exc))
+            raise ProvisioningError(user, _describe(exc)) from exc
+        return ran
+
+    def _hook(self, when: str, step: Step) -> None:
+        if self.on_step is not None:
+            self.on_step(when, step)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[: registry.LAST_ERROR_MAX]

@@ -1,0 +1,126 @@
+"""One worker at a time per user: the lock every provision, migrate and deprovision takes.
+
+PostgreSQL and Oracle: a row of ``pf_tenant_locks`` held ``FOR UPDATE`` by a connection of
+its own. The lock must not live on the connection that runs DDL, because Oracle commits on
+every DDL statement and would release it. If the process dies, its session ends and the
+database releases the lock at once, so a re-run resumes without waiting for a lease.
+
+SQLite: an exclusive ``flock`` on ``tenants/<username>.lock``, released by the kernel when the
+process dies. (SQLite has no row locks, and holding its database lock would block the very
+connection that does the work.)
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+
+from pathfinder.db.database import Database
+from pathfinder.schema.shared.system import tenant_locks
+
+
+class TenantBusy(TimeoutError):
+    """Another worker kept the user's lock longer than we were willing to wait."""
+
+
+@contextmanager
+def tenant_lock(db: Database, username: str, *, wait_seconds: float) -> Iterator[None]:
+    """Hold ``username``'s provisioning lock for the body of the ``with``."""
+    if db.is_sqlite:
+        with _file_lock(db, username, wait_seconds):
+            yield
+    else:
+        with _row_lock(db, username, wait_seconds):
+            yield
+
+
+@contextmanager
+def _row_lock(db: Database, username: str, wait_seconds: float) -> Iterator[None]:
+    _ensure_lock_row(db, username)
+    with db.engine.connect() as conn:
+        with conn.begin():
+            if db.dialect_name == "postgresql":
+                conn.execute(
+                    sa.select(sa.func.set_config("lock_timeout", f"{int(wait_seconds * 1000)}", True))
+                )
+            query = (
+                sa.select(tenant_locks.c.username)
+                .where(tenant_locks.c.username == username)
+                .with_for_update()
+            )
+            try:
+                conn.execute(query).one()
+            except sa.exc.OperationalError as exc:
+                if "lock timeout" in str(exc).lower():
+                    raise TenantBusy(username) from exc
+                raise
+            yield
+
+
+def _ensure_lock_row(db: Database, username: str) -> None:
+    with db.engine.connect() as conn:
+        with conn.begin():
+            exists = conn.execute(
+                sa.select(tenant_locks.c.username).where(tenant_locks.c.username == username)
+            ).first()
+            if exists:
+                return
+        try:
+            with conn.begin():
+                conn.execute(tenant_locks.insert().values(username=username))
+        except sa.exc.IntegrityError:
+            pass  # a concurrent caller inserted it first: that is all we needed
+
+
+@contextmanager
+def _file_lock(db: Database, username: str, wait_seconds: float) -> Iterator[None]:
+    path = db.settings.tenant_dir / f"{username}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            _flock_until(fd, deadline, username)
+        except BaseException:
+            os.close(fd)
+            raise
+        # The previous holder may have removed the file after we opened it: lock the file
+        # that is at the path now, or we would hold a lock nobody else can see.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def _flock_until(fd: int, deadline: float, username: str) -> None:
+    delay = 0.01
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        if time.monotonic() >= deadline:
+            raise TenantBusy(username)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+
+
+def remove_lock_file(db: Database, username: str) -> None:
+    """Delete a user's SQLite lock file (while holding it, after deprovisioning)."""
+    if db.is_sqlite:
+        (db.settings.tenant_dir / f"{username}.lock").unlink(missing_ok=True)

@@ -1,0 +1,189 @@
+"""What the engine does to a user, as an ordered list of idempotent steps.
+
+A step creates one object (table, index, view) or adds one column. Each knows how to tell
+whether its object already exists, so running a plan again after a crash at any point skips
+what was done and finishes the rest. Migration steps are the difference between two
+consecutive template versions; the template only ever adds, which :func:`migration_steps`
+checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex, DropTable, ExecutableDDLElement
+
+from pathfinder.schema.ddl import AddColumn, CreateView, DropView
+from pathfinder.schema.naming import TENANT_PREFIX
+from pathfinder.schema.tenant import TenantTables, TenantView, tenant_tables
+
+StepKind = Literal["table", "index", "view", "column"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One idempotent change to one user's objects."""
+
+    kind: StepKind
+    # Registered object name (table, index, view) or "<table>.<column>" for a column.
+    object_name: str
+    # The template part it implements, relative to the user ("experiences_ix_dates").
+    template_part: str
+    version: int
+    ddl: ExecutableDDLElement
+    table: sa.Table | None = None
+    column: str | None = None
+    schema: str | None = None
+
+    @property
+    def registers_object(self) -> bool:
+        """Columns belong to their table; every other step adds a registry row."""
+        return self.kind != "column"
+
+    def exists(self, conn: Connection) -> bool:
+        """Whether the object is already in the database catalog."""
+        inspector = sa.inspect(conn)
+        if self.kind in ("table", "view"):
+            name = self.object_name
+            if self.kind == "view":
+                return name in inspector.get_view_names(schema=self.schema)
+            return inspector.has_table(name, schema=self.schema)
+        assert self.table is not None
+        if self.kind == "index":
+            return inspector.has_index(self.table.name, self.object_name, schema=self.schema)
+        columns = inspector.get_columns(self.table.name, schema=self.schema)
+        return any(c["name"] == self.column for c in columns)
+
+    def sql(self, dialect: sa.Dialect) -> str:
+        """The statement as the dialect would run it (for ``--dry-run`` and rendering)."""
+        return str(self.ddl.compile(dialect=dialect)).strip()
+
+
+def _part(tables: TenantTables, name: str) -> str:
+    prefix = f"{TENANT_PREFIX}{tables.username}_"
+    assert name.startswith(prefix)
+    return name[len(prefix) :]
+
+
+def _table_step(tables: TenantTables, table: sa.Table) -> Step:
+    return Step(
+        "table",
+        table.name,
+        _part(tables, table.name),
+        tables.version,
+        CreateTable(table),
+        table=table,
+        schema=tables.schema,
+    )
+
+
+def _index_step(tables: TenantTables, index: sa.Index) -> Step:
+    table = index.table
+    assert table is not None and isinstance(index.name, str)
+    return Step(
+        "index",
+        index.name,
+        _part(tables, index.name),
+        tables.version,
+        CreateIndex(index),
+        table=table,
+        schema=tables.schema,
+    )
+
+
+def _view_step(tables: TenantTables, view: TenantView) -> Step:
+    return Step(
+        "view",
+        view.name,
+        _part(tables, view.name),
+        tables.version,
+        CreateView(view.name, view.select, view.schema),
+        schema=view.schema,
+    )
+
+
+def column_step(tables: TenantTables, table: sa.Table, column: sa.Column[Any]) -> Step:
+    return Step(
+        "column",
+        f"{table.name}.{column.name}",
+        _part(tables, table.name),
+        tables.version,
+        AddColumn(table, column),
+        table=table,
+        column=column.name,
+        schema=tables.schema,
+    )
+
+
+def provision_steps(tables: TenantTables) -> list[Step]:
+    """Every step that creates ``tables`` from nothing: tables, then indexes, then views."""
+    steps = [_table_step(tables, t) for t in tables.tables.values()]
+    steps += [_index_step(tables, ix) for _, ix in tables.indexes()]
+    steps += [_view_step(tables, v) for v in tables.views.values()]
+    return steps
+
+
+def migration_steps(
+    username: str, from_version: int, to_version: int, *, schema: str | None
+) -> list[Step]:
+    """Steps that bring a user from ``from_version`` to ``to_version``, one version at a time."""
+    steps: list[Step] = []
+    for version in range(from_version + 1, to_version + 1):
+        before = tenant_tables(username, version - 1, schema=schema)
+        after = tenant_tables(username, version, schema=schema)
+        steps += list(_diff(before, after))
+    return steps
+
+
+def _diff(before: TenantTables, after: TenantTables) -> Iterator[Step]:
+    for logical in before.tables:
+        if logical not in after.tables:
+            raise ValueError(f"template v{after.version} removes table {logical!r}")
+    for logical, table in after.tables.items():
+        old = before.tables.get(logical)
+        if old is None:
+            yield _table_step(after, table)
+            continue
+        missing = set(old.c.keys()) - set(table.c.keys())
+        if missing:
+            raise ValueError(f"template v{after.version} removes columns {sorted(missing)}")
+        for column in table.c:
+            if column.name not in old.c:
+                if not column.nullable and column.server_default is None:
+                    raise ValueError(
+                        f"template v{after.version} adds NOT NULL column {column.name!r} "
+                        "without a server default; existing rows could not take it"
+                    )
+                yield column_step(after, table, column)
+    old_indexes = {ix.name for _, ix in before.indexes()}
+    for _, index in after.indexes():
+        if index.name not in old_indexes:
+            yield _index_step(after, index)
+    for logical, view in after.views.items():
+        if logical not in before.views:
+            yield _view_step(after, view)
+
+
+def drop_statement(tables: TenantTables, object_type: str, object_name: str) -> ExecutableDDLElement:
+    """The DROP for a registered object, built from the template's own objects.
+
+    A registry row naming something the template never defines is refused: deprovisioning
+    drops only objects whose names the validator would have built for this user.
+    """
+    if object_type == "table":
+        for table in tables.tables.values():
+            if table.name == object_name:
+                return DropTable(table)
+    elif object_type == "index":
+        for _, index in tables.indexes():
+            if index.name == object_name:
+                return DropIndex(index)
+    elif object_type == "view":
+        for view in tables.views.values():
+            if view.name == object_name:
+                return DropView(view.name, view.schema)
+    raise ValueError(f"{object_type} {object_name!r} is not part of the template")

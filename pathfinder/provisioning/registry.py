@@ -1,0 +1,169 @@
+"""Plain functions over the provisioning registry (``pf_tenant_provisioning``, objects)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pathfinder.schema.shared.system import tenant_objects, tenant_provisioning
+
+LAST_ERROR_MAX = 2000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class TenantRecord:
+    """A user's registry row."""
+
+    username: str
+    state: str
+    template_version: int | None
+    attempts: int
+    last_error: str | None
+    requested_at: datetime
+    updated_at: datetime
+    ready_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RegisteredObject:
+    username: str
+    object_name: str
+    object_type: str
+    template_part: str
+    template_version: int
+
+
+def get_tenant(conn: Connection, username: str) -> TenantRecord | None:
+    row = conn.execute(
+        sa.select(tenant_provisioning).where(tenant_provisioning.c.username == username)
+    ).first()
+    return TenantRecord(**row._mapping) if row else None
+
+
+def ensure_tenant_row(conn: Connection, username: str) -> None:
+    """Insert the ``requested`` row unless one exists (caller handles a racing insert)."""
+    if get_tenant(conn, username) is None:
+        now = utcnow()
+        conn.execute(
+            tenant_provisioning.insert().values(
+                username=username,
+                state="requested",
+                template_version=None,
+                attempts=0,
+                requested_at=now,
+                updated_at=now,
+            )
+        )
+
+
+def set_state(
+    conn: Connection,
+    username: str,
+    state: str,
+    *,
+    template_version: int | None | type[...] = ...,
+    error: str | None = None,
+    count_attempt: bool = False,
+) -> None:
+    now = utcnow()
+    values: dict[str, object] = {"state": state, "updated_at": now, "last_error": error}
+    if error is not None:
+        values["last_error"] = error[:LAST_ERROR_MAX]
+    if template_version is not ...:
+        values["template_version"] = template_version
+    if state == "ready":
+        values["ready_at"] = now
+    if count_attempt:
+        values["attempts"] = tenant_provisioning.c.attempts + 1
+    conn.execute(
+        tenant_provisioning.update()
+        .where(tenant_provisioning.c.username == username)
+        .values(**values)
+    )
+
+
+def list_tenants(
+    conn: Connection,
+    *,
+    states: Sequence[str] | None = None,
+    below_version: int | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[TenantRecord]:
+    """Registry rows in username order, keyset-paged by ``after``."""
+    query = sa.select(tenant_provisioning).order_by(tenant_provisioning.c.username)
+    if states:
+        query = query.where(tenant_provisioning.c.state.in_(states))
+    if below_version is not None:
+        query = query.where(tenant_provisioning.c.template_version < below_version)
+    if after is not None:
+        query = query.where(tenant_provisioning.c.username > after)
+    if limit is not None:
+        query = query.limit(limit)
+    return [TenantRecord(**row._mapping) for row in conn.execute(query)]
+
+
+def count_by_state(conn: Connection) -> dict[str, int]:
+    query = sa.select(tenant_provisioning.c.state, sa.func.count()).group_by(
+        tenant_provisioning.c.state
+    )
+    return {state: count for state, count in conn.execute(query)}
+
+
+def registered_objects(conn: Connection, username: str) -> list[RegisteredObject]:
+    """The user's objects in creation order (oldest version, then name)."""
+    query = (
+        sa.select(
+            tenant_objects.c.username,
+            tenant_objects.c.object_name,
+            tenant_objects.c.object_type,
+            tenant_objects.c.template_part,
+            tenant_objects.c.template_version,
+        )
+        .where(tenant_objects.c.username == username)
+        .order_by(tenant_objects.c.created_at, tenant_objects.c.object_name)
+    )
+    return [RegisteredObject(**row._mapping) for row in conn.execute(query)]
+
+
+def is_registered(conn: Connection, username: str, object_name: str) -> bool:
+    query = sa.select(tenant_objects.c.object_name).where(
+        tenant_objects.c.username == username, tenant_objects.c.object_name == object_name
+    )
+    return conn.execute(query).first() is not None
+
+
+def register_object(
+    conn: Connection,
+    username: str,
+    object_name: str,
+    object_type: str,
+    template_part: str,
+    template_version: int,
+) -> None:
+    conn.execute(
+        tenant_objects.insert().values(
+            username=username,
+            object_name=object_name,
+            object_type=object_type,
+            template_part=template_part,
+            template_version=template_version,
+            created_at=utcnow(),
+        )
+    )
+
+
+def unregister_object(conn: Connection, username: str, object_name: str) -> None:
+    conn.execute(
+        tenant_objects.delete().where(
+            tenant_objects.c.username == username, tenant_objects.c.object_name == object_name
+        )
+    )

@@ -1,0 +1,22 @@
+"""The shared ``pf_`` tables: one MetaData for every table all users share.
+
+Importing this package registers every shared table on :data:`metadata`. Modules are split
+by domain; each defines its tables at import time with the same naming convention, so every
+index and constraint has an explicit, deterministic name (needed by ``verify``, by reviewers
+reading ``ddl/shared`` and by Oracle, whose generated SYS_C names differ per database).
+"""
+
+from __future__ import annotations
+
+from pathfinder.schema.shared.base import SHARED_SCHEMA_VERSION, metadata
+
+# Import order is dependency order for foreign keys.
+from pathfinder.schema.shared import system  # noqa: E402,F401,I001
+from pathfinder.schema.shared import identity  # noqa: E402,F401
+from pathfinder.schema.shared import flags  # noqa: E402,F401
+from pathfinder.schema.shared import security  # noqa: E402,F401
+from pathfinder.schema.shared import reference  # noqa: E402,F401
+from pathfinder.schema.shared import analytics  # noqa: E402,F401
+from pathfinder.schema.shared import cpa  # noqa: E402,F401
+
+__all__ = ["SHARED_SCHEMA_VERSION", "metadata"]

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite on SQLite and PostgreSQL.
+#
+# Creates .venv (if missing), installs the project with its test extras, installs the Debian
+# postgresql package when no server binaries exist, starts a throw-away cluster on 127.0.0.1
+# (free port, data in a temp dir), runs ruff and pytest against both databases, and stops
+# and removes the cluster whatever happens. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[test]"
+
+# --- PostgreSQL: install if missing, start a throw-away cluster -------------------------
+export DEBIAN_FRONTEND=noninteractive
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "test.sh: installing PostgreSQL (Debian package)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+PGPORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PGROOT=$(mktemp -d /tmp/pathfinder-pg.XXXXXX)
+if [ "$(id -u)" -eq 0 ]; then
+  # initdb refuses to run as root: the cluster belongs to the postgres system user.
+  chown postgres:postgres "$PGROOT"
+  AS_PG=(runuser -u postgres --)
+else
+  AS_PG=()
+fi
+stop_pg() {
+  "${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGROOT/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$PGROOT"
+}
+trap stop_pg EXIT
+"${AS_PG[@]}" "$PGBIN/initdb" -D "$PGROOT/data" -U pf --auth=trust -E UTF8 --locale=C.UTF-8 \
+  --no-sync >/dev/null
+"${AS_PG[@]}" "$PGBIN/pg_ctl" -D "$PGROOT/data" -l "$PGROOT/server.log" -w -t 60 \
+  -o "-c listen_addresses=127.0.0.1 -p $PGPORT -c unix_socket_directories=$PGROOT \
+      -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+      -c max_locks_per_transaction=512 -c max_connections=200" start >/dev/null
+"$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U pf pathfinder_test
+export PATHFINDER_TEST_PG_URL="postgresql+psycopg://pf@127.0.0.1:$PGPORT/pathfinder_test"
+export PATHFINDER_TEST_REQUIRE_PG=1
+echo "test.sh: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PGPORT"
+
+# --- lint, then the suite ----------------------------------------------------------------
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/python -m pytest "$@"

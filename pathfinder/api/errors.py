@@ -77,7 +77,9 @@ class ServiceUnavailable(Problem):
     title = "Service unavailable"
 
 
-def problem_response(body: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+def problem_response(
+    body: dict[str, Any], status: int, headers: dict[str, str] | None = None
+) -> Response:
     """Serialise a problem document with the right media type."""
     response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MEDIA_TYPE)
     for key, value in (headers or {}).items():

@@ -187,7 +187,9 @@ def status_command(username: str) -> None:
         raise click.ClickException(f"{name}: not in the provisioning registry")
     click.echo(f"username: {record.username}")
     click.echo(f"state: {record.state}")
-    click.echo(f"template version: {record.template_version or '-'} (latest {LATEST_TEMPLATE_VERSION})")
+    click.echo(
+        f"template version: {record.template_version or '-'} (latest {LATEST_TEMPLATE_VERSION})"
+    )
     click.echo(f"attempts: {record.attempts}")
     click.echo(f"last error: {record.last_error or '-'}")
     click.echo(f"requested: {record.requested_at.isoformat()}")
@@ -277,8 +279,11 @@ def migrate_command(dry_run: bool, dialect: str | None, batch_size: int | None) 
         target = DIALECTS[name]()
         schema = SQLITE_TENANT_SCHEMA if name == "sqlite" else None
         for record in provisioner.pending_migrations(batch_size=size):
-            assert record.template_version is not None
-            click.echo(f"-- {record.username}: v{record.template_version} -> v{LATEST_TEMPLATE_VERSION}")
+            if record.template_version is None:
+                continue  # only ready users are pending, and they always have a version
+            click.echo(
+                f"-- {record.username}: v{record.template_version} -> v{LATEST_TEMPLATE_VERSION}"
+            )
             for step in migration_steps(
                 record.username, record.template_version, LATEST_TEMPLATE_VERSION, schema=schema
             ):
@@ -294,4 +299,5 @@ def migrate_command(dry_run: bool, dialect: str | None, batch_size: int | None) 
 
 def _migrate_one(provisioner: Provisioner, name: str) -> str:
     result = provisioner.migrate_user(name)
-    return f"{name}: {result.outcome.replace('_', ' ')} (v{result.template_version}, {result.steps_run} step(s))"
+    outcome = result.outcome.replace("_", " ")
+    return f"{name}: {outcome} (v{result.template_version}, {result.steps_run} step(s))"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask, current_app
 
 from pathfinder.config import database_settings
@@ -10,6 +12,7 @@ from pathfinder.db.database import Database, TenantNotProvisioned
 __all__ = ["Database", "TenantNotProvisioned", "get_database", "init_app"]
 
 _EXTENSION_KEY = "pathfinder.database"
+_create_lock = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
@@ -22,6 +25,9 @@ def get_database(app: Flask | None = None) -> Database:
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     database = app.extensions.get(_EXTENSION_KEY)
     if database is None:
-        database = Database(database_settings(app.config))
-        app.extensions[_EXTENSION_KEY] = database
+        with _create_lock:  # two first requests at once must not build two engines
+            database = app.extensions.get(_EXTENSION_KEY)
+            if database is None:
+                database = Database(database_settings(app.config))
+                app.extensions[_EXTENSION_KEY] = database
     return database

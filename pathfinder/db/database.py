@@ -110,7 +110,8 @@ class Database:
         if conn.in_transaction():
             raise RuntimeError("attach a tenant file before beginning the transaction")
         raw = conn.connection.driver_connection
-        assert raw is not None
+        if raw is None:
+            raise RuntimeError("the connection has no driver connection to attach to")
         raw.execute("ATTACH DATABASE ? AS tenant", (str(path),))
         try:
             yield

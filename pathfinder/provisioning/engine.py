@@ -10,7 +10,7 @@ drops exactly what the registry lists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from pathfinder.db.database import Database
 from pathfinder.provisioning import registry
+from pathfinder.provisioning.catalog import existing_objects
 from pathfinder.provisioning.locks import remove_lock_file, tenant_lock
 from pathfinder.provisioning.plan import Step, drop_statement, migration_steps, provision_steps
 from pathfinder.schema.naming import normalize_username
@@ -56,8 +57,14 @@ class Provisioner:
         *,
         wait_seconds: float | None = None,
         on_step: StepHook | None = None,
+        commit_each_step: bool | None = None,
     ) -> None:
         self.db = db
+        # Oracle commits every DDL statement, so its steps are separate units of work; the
+        # option exists so tests can drive that path on SQLite and PostgreSQL too.
+        self.commit_each_step = (
+            db.dialect_name == "oracle" if commit_each_step is None else commit_each_step
+        )
         self.wait_seconds = (
             db.settings.provisioning_wait_seconds if wait_seconds is None else wait_seconds
         )
@@ -65,10 +72,11 @@ class Provisioner:
 
     # -- public operations -------------------------------------------------------------
 
-    def provision(self, username: str) -> Result:
-        """Create ``username``'s tables at the latest template version; safe to repeat.
+    def provision(self, username: str, *, version: int = LATEST_TEMPLATE_VERSION) -> Result:
+        """Create ``username``'s tables at ``version`` (default latest); safe to repeat.
 
-        A second caller for the same user waits for the first and then finds it ready.
+        A second caller for the same user waits for the first and then finds it ready. An
+        older ``version`` is for staging upgrades and for tests of ``migrate``.
         """
         user = normalize_username(username)
         self._ensure_registry_row(user)
@@ -82,12 +90,12 @@ class Provisioner:
                 )
             with self.db.transaction() as conn:
                 registry.set_state(conn, user, "creating", count_attempt=True)
-            tables = tenant_tables(user, schema=self.db.tenant_schema)
+            tables = tenant_tables(user, version, schema=self.db.tenant_schema)
             steps = provision_steps(tables)
             ran = self._run_steps(user, steps, on_error_state="failed")
             with self.db.transaction() as conn:
-                registry.set_state(conn, user, "ready", template_version=LATEST_TEMPLATE_VERSION)
-            return Result(user, "created", LATEST_TEMPLATE_VERSION, ran)
+                registry.set_state(conn, user, "ready", template_version=version)
+            return Result(user, "created", version, ran)
 
     def deprovision(self, username: str) -> Result:
         """Drop exactly the objects registered for ``username``; safe to repeat."""
@@ -178,34 +186,78 @@ class Provisioner:
         with self.db.connect() as conn, self.db.attached(conn, user, create=create):
             yield conn
 
-    def _run_steps(self, user: str, steps: Iterable[Step], *, on_error_state: str) -> int:
-        """Run ``steps`` in order, each in its own transaction; record a failure and re-raise."""
-        ran = 0
+    def _run_steps(self, user: str, steps: list[Step], *, on_error_state: str) -> int:
+        """Run ``steps`` in order; record a failure in the registry and re-raise.
+
+        Where DDL is transactional (SQLite, PostgreSQL) all steps share one transaction, so a
+        failure leaves nothing behind; on Oracle each statement commits by itself and every
+        step is its own unit, resumed by the next run.
+        """
         try:
             with self._work_connection(user, create=True) as conn:
-                for step in steps:
-                    if self.apply_step(conn, user, step):
-                        ran += 1
+                if self.commit_each_step:
+                    return sum(self._apply_committed(conn, user, step) for step in steps)
+                with conn.begin():
+                    return self.apply_steps(conn, user, steps)
         except Exception as exc:
             with self.db.transaction() as conn:
                 registry.set_state(conn, user, on_error_state, error=_describe(exc))
             raise ProvisioningError(user, _describe(exc)) from exc
-        return ran
 
-    def apply_step(self, conn: Connection, user: str, step: Step) -> bool:
-        """Make ``step`` true; return whether a DDL statement ran."""
-        ran = False
-        with conn.begin():
-            if not step.exists(conn):
+    def apply_steps(self, conn: Connection, user: str, steps: list[Step]) -> int:
+        """Make every step true inside the caller's transaction; return DDL statements run.
+
+        Existence is read from the catalog in one query for the whole list (columns, rare,
+        ask the inspector), and registration from the registry in one more.
+        """
+        object_steps = [s for s in steps if s.registers_object]
+        present = existing_objects(
+            conn, [s.object_name for s in object_steps], schema=self.db.tenant_schema
+        )
+        registered = {o.object_name for o in registry.registered_objects(conn, user)}
+        ran = 0
+        to_register: list[Step] = []
+        for step in steps:
+            exists = step.object_name in present if step.registers_object else step.exists(conn)
+            if not exists:
                 self._hook("before", step)
                 conn.execute(step.ddl)
-                ran = True
+                ran += 1
                 self._hook("after", step)
-            if step.registers_object and not registry.is_registered(conn, user, step.object_name):
-                registry.register_object(
-                    conn, user, step.object_name, step.kind, step.template_part, step.version
-                )
+            if step.registers_object and step.object_name not in registered:
+                to_register.append(step)
+        registry.register_objects(
+            conn,
+            user,
+            [(s.object_name, s.kind, s.template_part, s.version) for s in to_register],
+        )
         return ran
+
+    def _apply_committed(self, conn: Connection, user: str, step: Step) -> int:
+        """One step as Oracle runs it: the DDL commits by itself, registration follows.
+
+        A crash between the two leaves an unregistered object, which the next run finds in
+        the catalog and registers instead of creating again.
+        """
+        with conn.begin():
+            if step.registers_object:
+                present = bool(existing_objects(conn, [step.object_name], schema=step.schema))
+            else:
+                present = step.exists(conn)
+            if not present:
+                self._hook("before", step)
+                conn.execute(step.ddl)
+        if not present:
+            self._hook("after", step)
+        if step.registers_object:
+            with conn.begin():
+                if not registry.is_registered(conn, user, step.object_name):
+                    registry.register_objects(
+                        conn,
+                        user,
+                        [(step.object_name, step.kind, step.template_part, step.version)],
+                    )
+        return 0 if present else 1
 
     def _drop_registered(self, user: str) -> int:
         with self.db.transaction() as conn:

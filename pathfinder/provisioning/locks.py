@@ -47,7 +47,9 @@ def _row_lock(db: Database, username: str, wait_seconds: float) -> Iterator[None
         with conn.begin():
             if db.dialect_name == "postgresql":
                 conn.execute(
-                    sa.select(sa.func.set_config("lock_timeout", f"{int(wait_seconds * 1000)}", True))
+                    sa.select(
+                        sa.func.set_config("lock_timeout", f"{int(wait_seconds * 1000)}", True)
+                    )
                 )
             query = (
                 sa.select(tenant_locks.c.username)

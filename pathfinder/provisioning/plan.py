@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex, DropTable, ExecutableDDLElement
 
+from pathfinder.provisioning.catalog import existing_objects
 from pathfinder.schema.ddl import AddColumn, CreateView, DropView
 from pathfinder.schema.naming import TENANT_PREFIX
 from pathfinder.schema.tenant import TenantTables, TenantView, tenant_tables
@@ -46,17 +47,17 @@ class Step:
 
     def exists(self, conn: Connection) -> bool:
         """Whether the object is already in the database catalog."""
-        inspector = sa.inspect(conn)
-        if self.kind in ("table", "view"):
-            name = self.object_name
-            if self.kind == "view":
-                return name in inspector.get_view_names(schema=self.schema)
-            return inspector.has_table(name, schema=self.schema)
-        assert self.table is not None
-        if self.kind == "index":
-            return inspector.has_index(self.table.name, self.object_name, schema=self.schema)
-        columns = inspector.get_columns(self.table.name, schema=self.schema)
+        if self.registers_object:
+            return bool(existing_objects(conn, [self.object_name], schema=self.schema))
+        columns = sa.inspect(conn).get_columns(self.owner.name, schema=self.schema)
         return any(c["name"] == self.column for c in columns)
+
+    @property
+    def owner(self) -> sa.Table:
+        """The table an index or column step belongs to."""
+        if self.table is None:
+            raise ValueError(f"{self.kind} step {self.object_name!r} has no table")
+        return self.table
 
     def sql(self, dialect: sa.Dialect) -> str:
         """The statement as the dialect would run it (for ``--dry-run`` and rendering)."""
@@ -65,7 +66,8 @@ class Step:
 
 def _part(tables: TenantTables, name: str) -> str:
     prefix = f"{TENANT_PREFIX}{tables.username}_"
-    assert name.startswith(prefix)
+    if not name.startswith(prefix):
+        raise ValueError(f"{name!r} is not one of {tables.username!r}'s names")
     return name[len(prefix) :]
 
 
@@ -83,11 +85,11 @@ def _table_step(tables: TenantTables, table: sa.Table) -> Step:
 
 def _index_step(tables: TenantTables, index: sa.Index) -> Step:
     table = index.table
-    assert table is not None and isinstance(index.name, str)
+    name = str(index.name)
     return Step(
         "index",
-        index.name,
-        _part(tables, index.name),
+        name,
+        _part(tables, name),
         tables.version,
         CreateIndex(index),
         table=table,
@@ -168,7 +170,9 @@ def _diff(before: TenantTables, after: TenantTables) -> Iterator[Step]:
             yield _view_step(after, view)
 
 
-def drop_statement(tables: TenantTables, object_type: str, object_name: str) -> ExecutableDDLElement:
+def drop_statement(
+    tables: TenantTables, object_type: str, object_name: str
+) -> ExecutableDDLElement:
     """The DROP for a registered object, built from the template's own objects.
 
     A registry row naming something the template never defines is refused: deprovisioning

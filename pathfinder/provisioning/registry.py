@@ -141,23 +141,26 @@ def is_registered(conn: Connection, username: str, object_name: str) -> bool:
     return conn.execute(query).first() is not None
 
 
-def register_object(
-    conn: Connection,
-    username: str,
-    object_name: str,
-    object_type: str,
-    template_part: str,
-    template_version: int,
+def register_objects(
+    conn: Connection, username: str, objects: Sequence[tuple[str, str, str, int]]
 ) -> None:
+    """Record (object_name, object_type, template_part, template_version) rows, in one go."""
+    if not objects:
+        return
+    now = utcnow()
     conn.execute(
-        tenant_objects.insert().values(
-            username=username,
-            object_name=object_name,
-            object_type=object_type,
-            template_part=template_part,
-            template_version=template_version,
-            created_at=utcnow(),
-        )
+        tenant_objects.insert(),
+        [
+            {
+                "username": username,
+                "object_name": name,
+                "object_type": kind,
+                "template_part": part,
+                "template_version": version,
+                "created_at": now,
+            }
+            for name, kind, part, version in objects
+        ],
     )
 
 

@@ -84,7 +84,9 @@ def verify_user(db: Database, username: str) -> Drift:
     with db.transaction() as conn:
         record = registry.get_tenant(conn, user)
         registered = {o.object_name: o for o in registry.registered_objects(conn, user)}
-    drift = Drift(user, record.state if record else None, record.template_version if record else None)
+    drift = Drift(
+        user, record.state if record else None, record.template_version if record else None
+    )
     if record is None:
         drift.notes.append("not in the provisioning registry")
         return drift
@@ -129,8 +131,12 @@ def _compare(
             continue
         actual_columns = {c["name"] for c in inspector.get_columns(table.name, schema=schema)}
         expected_columns = set(table.c.keys())
-        drift.missing_columns += [f"{table.name}.{c}" for c in sorted(expected_columns - actual_columns)]
-        drift.extra_columns += [f"{table.name}.{c}" for c in sorted(actual_columns - expected_columns)]
+        drift.missing_columns += [
+            f"{table.name}.{c}" for c in sorted(expected_columns - actual_columns)
+        ]
+        drift.extra_columns += [
+            f"{table.name}.{c}" for c in sorted(actual_columns - expected_columns)
+        ]
         actual_indexes = {
             ix["name"] for ix in inspector.get_indexes(table.name, schema=schema) if ix["name"]
         }
@@ -180,15 +186,15 @@ def repair_user(db: Database, username: str, provisioner: Provisioner | None = N
                     if not step.exists(conn):
                         registry.unregister_object(conn, user, name)
             for step in steps:
-                provisioner.apply_step(conn, user, step)
+                with conn.begin():
+                    provisioner.apply_steps(conn, user, [step])
                 if step.kind == "table":
                     _add_missing_columns(conn, step, provisioner, user)
     return verify_user(db, user)
 
 
 def _add_missing_columns(conn: Connection, step: Step, provisioner: Provisioner, user: str) -> None:
-    table = step.table
-    assert table is not None
+    table = step.owner
     with conn.begin():
         actual = {c["name"] for c in sa.inspect(conn).get_columns(table.name, schema=step.schema)}
     for column in table.c:
@@ -197,4 +203,5 @@ def _add_missing_columns(conn: Connection, step: Step, provisioner: Provisioner,
         if not column.nullable and column.server_default is None:
             continue  # cannot be added to a table with rows; verify keeps reporting it
         owner = tenant_tables(user, step.version, schema=step.schema)
-        provisioner.apply_step(conn, user, column_step(owner, table, column))
+        with conn.begin():
+            provisioner.apply_steps(conn, user, [column_step(owner, table, column)])

@@ -162,9 +162,7 @@ def _experience_checks(table: sa.Table) -> None:
     """Date and enumeration rules for an experiences-shaped table."""
     c = table.c
     table.append_constraint(
-        sa.CheckConstraint(
-            sa.or_(c.end_date.is_(None), c.end_date >= c.start_date), name="dates"
-        )
+        sa.CheckConstraint(sa.or_(c.end_date.is_(None), c.end_date >= c.start_date), name="dates")
     )
     table.append_constraint(
         sa.CheckConstraint(sa.or_(c.is_current == sa.false(), c.end_date.is_(None)), name="cur")
@@ -173,7 +171,9 @@ def _experience_checks(table: sa.Table) -> None:
         sa.CheckConstraint(c.employment_type.in_(EMPLOYMENT_TYPES), name="emp_type")
     )
     table.append_constraint(
-        sa.CheckConstraint(sa.or_(c.role_level.is_(None), c.role_level.in_(ROLE_LEVELS)), name="lvl")
+        sa.CheckConstraint(
+            sa.or_(c.role_level.is_(None), c.role_level.in_(ROLE_LEVELS)), name="lvl"
+        )
     )
 
 
@@ -258,7 +258,9 @@ def _define(t: _TemplateBuilder) -> None:
     messages = t.table(
         "chat_messages",
         sa.Column("id", id_type(), primary_key=True),
-        sa.Column("conversation_id", id_type(), t.fk("chat_conversations", "CASCADE"), nullable=False),
+        sa.Column(
+            "conversation_id", id_type(), t.fk("chat_conversations", "CASCADE"), nullable=False
+        ),
         sa.Column("role", sa.String(20), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),  # encrypted token
         sa.Column("tokens_used", sa.Integer(), nullable=False),

@@ -8,15 +8,16 @@ reading ``ddl/shared`` and by Oracle, whose generated SYS_C names differ per dat
 
 from __future__ import annotations
 
-from pathfinder.schema.shared.base import SHARED_SCHEMA_VERSION, metadata
-
 # Import order is dependency order for foreign keys.
-from pathfinder.schema.shared import system  # noqa: E402,F401,I001
-from pathfinder.schema.shared import identity  # noqa: E402,F401
-from pathfinder.schema.shared import flags  # noqa: E402,F401
-from pathfinder.schema.shared import security  # noqa: E402,F401
-from pathfinder.schema.shared import reference  # noqa: E402,F401
-from pathfinder.schema.shared import analytics  # noqa: E402,F401
-from pathfinder.schema.shared import cpa  # noqa: E402,F401
+from pathfinder.schema.shared import (
+    analytics,  # noqa: E402,F401
+    cpa,  # noqa: E402,F401
+    flags,  # noqa: E402,F401
+    identity,  # noqa: E402,F401
+    reference,  # noqa: E402,F401
+    security,  # noqa: E402,F401
+    system,  # noqa: E402,F401,I001
+)
+from pathfinder.schema.shared.base import SHARED_SCHEMA_VERSION, metadata
 
 __all__ = ["SHARED_SCHEMA_VERSION", "metadata"]

@@ -1,0 +1,234 @@
+"""The provisioning engine on SQLite and PostgreSQL: create, repeat, drop, fail, resume."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from pathfinder.db import Database
+from pathfinder.provisioning import Provisioner, ProvisioningError
+from pathfinder.provisioning.plan import Step, provision_steps
+from pathfinder.provisioning.verify import verify_user
+from pathfinder.schema.naming import InvalidUsername
+from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, tenant_tables
+from tests.provisioning.helpers import (
+    all_table_names,
+    catalog_objects,
+    expected_objects,
+    registered,
+    state,
+)
+
+
+class Boom(RuntimeError):
+    """The fault the tests inject."""
+
+
+def fail_at(index: int, when: str):  # type: ignore[no-untyped-def]
+    """A step hook that raises at the ``index``-th statement, before or after it runs."""
+    seen = {"n": 0}
+
+    def hook(phase: str, step: Step) -> None:
+        if phase == "before":
+            seen["n"] += 1
+        if phase == when and seen["n"] == index + 1:
+            raise Boom(f"injected {when} step {index}: {step.object_name}")
+
+    return hook
+
+
+def test_provision_creates_every_template_object_and_registers_it(db: Database) -> None:
+    result = Provisioner(db).provision("alice")
+    assert result.outcome == "created"
+    assert result.template_version == LATEST_TEMPLATE_VERSION
+    expected = expected_objects(db, "alice")
+    assert catalog_objects(db, "alice") == expected
+    assert registered(db, "alice") == expected
+    assert state(db, "alice") == "ready"
+    assert verify_user(db, "alice").clean
+
+
+def test_provision_is_idempotent_and_case_folded(db: Database) -> None:
+    provisioner = Provisioner(db)
+    provisioner.provision("alice")
+    again = provisioner.provision("ALICE")
+    assert again.outcome == "already_ready"
+    assert again.steps_run == 0
+    assert registered(db, "alice") == expected_objects(db, "alice")
+
+
+def test_provision_refuses_invalid_usernames_before_touching_the_database(db: Database) -> None:
+    before = all_table_names(db)
+    with pytest.raises(InvalidUsername):
+        Provisioner(db).provision("bad-name")
+    assert all_table_names(db) == before
+    assert state(db, "bad-name") is None
+
+
+def test_users_tables_are_usable_in_a_tenant_transaction(db: Database) -> None:
+    Provisioner(db).provision("alice")
+    with db.tenant_transaction("alice") as (conn, tables):
+        count = conn.execute(sa.select(sa.func.count()).select_from(tables.experiences)).scalar()
+        summary = conn.execute(
+            sa.select(sa.literal_column("total_roles")).select_from(
+                sa.table(tables.views["career_summary"].name, schema=tables.schema)
+            )
+        ).scalar()
+    assert count == 0
+    assert summary == 0
+
+
+def test_deprovision_drops_exactly_one_users_objects(db: Database) -> None:
+    provisioner = Provisioner(db)
+    for user in ("john", "john_doe", "bob"):
+        provisioner.provision(user)
+    shared_before = {t for t in all_table_names(db) if not t.startswith("pf_user_john")}
+
+    result = provisioner.deprovision("john")
+
+    assert result.outcome == "dropped"
+    assert catalog_objects(db, "john") == set()
+    assert registered(db, "john") == set()
+    assert state(db, "john") == "dropped"
+    for other in ("john_doe", "bob"):
+        assert catalog_objects(db, other) == expected_objects(db, other)
+        assert verify_user(db, other).clean
+    assert shared_before <= all_table_names(db)
+    if db.is_sqlite:
+        assert not db.tenant_file("john").exists()
+        assert db.tenant_file("john_doe").exists()
+
+
+def test_deprovision_of_unknown_or_dropped_user_is_a_no_op(db: Database) -> None:
+    provisioner = Provisioner(db)
+    assert provisioner.deprovision("nobody").outcome == "absent"
+    provisioner.provision("carol")
+    provisioner.deprovision("carol")
+    assert provisioner.deprovision("carol").outcome == "absent"
+
+
+def test_a_dropped_user_can_be_provisioned_again(db: Database) -> None:
+    provisioner = Provisioner(db)
+    provisioner.provision("carol")
+    provisioner.deprovision("carol")
+    assert provisioner.provision("carol").outcome == "created"
+    assert verify_user(db, "carol").clean
+
+
+STEP_COUNT = len(provision_steps(tenant_tables("probe_user")))
+
+
+@pytest.mark.parametrize("commit_each_step", [False, True], ids=["txn", "per-step"])
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_failure_at_every_step_then_rerun_converges(
+    db: Database, when: str, commit_each_step: bool
+) -> None:
+    """Fail at each DDL statement in turn; the registry records it and a re-run finishes.
+
+    ``per-step`` commits each statement on its own, as Oracle does, so a failure "after" a
+    statement leaves a created but unregistered object for the re-run to adopt.
+    """
+    for index in range(STEP_COUNT):
+        user = f"fault_{when[0]}_{index}"
+        failing = Provisioner(db, on_step=fail_at(index, when), commit_each_step=commit_each_step)
+        with pytest.raises(ProvisioningError, match="injected"):
+            failing.provision(user)
+        assert state(db, user) == "failed"
+
+        result = Provisioner(db, commit_each_step=commit_each_step).provision(user)
+
+        assert result.outcome == "created"
+        expected = expected_objects(db, user)
+        assert catalog_objects(db, user) == expected, index
+        assert registered(db, user) == expected, index
+        assert verify_user(db, user).clean, verify_user(db, user).lines()
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_failure_while_deprovisioning_then_rerun_finishes(db: Database, when: str) -> None:
+    for index in (0, STEP_COUNT // 2, STEP_COUNT - 1):
+        user = f"drop_{when[0]}_{index}"
+        Provisioner(db).provision(user)
+        with pytest.raises(ProvisioningError, match="injected"):
+            Provisioner(db, on_step=fail_at(index, when)).deprovision(user)
+        assert state(db, user) == "deprovisioning"
+        with pytest.raises(ProvisioningError, match="unfinished"):
+            Provisioner(db).provision(user)
+
+        assert Provisioner(db).deprovision(user).outcome == "dropped"
+        assert catalog_objects(db, user) == set()
+        assert registered(db, user) == set()
+
+
+def test_concurrent_provisions_of_one_user_make_one_table_set(db: Database) -> None:
+    results: list[object] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def provision() -> None:
+        try:
+            barrier.wait()
+            results.append(Provisioner(db).provision("racer").outcome)
+        except BaseException as exc:  # noqa: BLE001 - reported through the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=provision) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert sorted(results) == ["already_ready"] * 3 + ["created"]
+    assert registered(db, "racer") == expected_objects(db, "racer")
+    assert verify_user(db, "racer").clean
+
+
+def test_migrate_brings_an_old_user_to_the_latest_version(db: Database) -> None:
+    provisioner = Provisioner(db)
+    provisioner.provision("oldie", version=1)
+    provisioner.provision("newbie")
+    assert provisioner.count_pending_migrations() == 1
+    assert catalog_objects(db, "oldie") == expected_objects(db, "oldie", version=1)
+    behind = verify_user(db, "oldie")
+    assert any("behind" in note for note in behind.notes)
+
+    result = provisioner.migrate_user("oldie")
+
+    assert result.outcome == "migrated"
+    assert result.steps_run > 0
+    assert provisioner.count_pending_migrations() == 0
+    assert registered(db, "oldie") == expected_objects(db, "oldie")
+    assert verify_user(db, "oldie").clean
+    assert provisioner.migrate_user("oldie").outcome == "up_to_date"
+    with db.tenant_transaction("oldie") as (conn, tables):
+        conn.execute(
+            tables.skills.insert().values(
+                id="01J00000000000000000000000",
+                name="SQL",
+                is_primary=False,
+                created_at=sa.func.current_timestamp(),
+                updated_at=sa.func.current_timestamp(),
+            )
+        )
+        source = conn.execute(sa.select(tables.skills.c.source)).scalar()
+    assert source == "manual"
+
+
+def test_migration_failure_is_recorded_and_resumable(db: Database) -> None:
+    Provisioner(db).provision("oldie", version=1)
+    with pytest.raises(ProvisioningError, match="injected"):
+        Provisioner(db, on_step=fail_at(1, "after"), commit_each_step=True).migrate_user("oldie")
+    assert state(db, "oldie") == "ready"
+    assert Provisioner(db).count_pending_migrations() == 1
+    assert Provisioner(db).migrate_user("oldie").outcome == "migrated"
+    assert verify_user(db, "oldie").clean
+
+
+def test_user_tables_cache_is_bounded(db: Database) -> None:
+    for index in range(db.settings.tenant_cache_size + 20):
+        db.tables_for(f"user_{index}")
+    info = db.tables_cache_info()
+    assert info.currsize == db.settings.tenant_cache_size  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from pathfinder.schema.shared.system import tenant_objects, tenant_provisioning
 
-LAST_ERROR_MAX = 2000
+LAST_ERROR_MAX = 1000
 
 
 def utcnow() -> datetime:

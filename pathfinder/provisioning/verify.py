@@ -137,8 +137,14 @@ def _compare(
         drift.extra_columns += [
             f"{table.name}.{c}" for c in sorted(actual_columns - expected_columns)
         ]
+        # Indexes that back a UNIQUE or PRIMARY KEY constraint are the constraint's, not ours.
+        constraint_names = {str(c.name) for c in table.constraints if c.name}
         actual_indexes = {
-            ix["name"] for ix in inspector.get_indexes(table.name, schema=schema) if ix["name"]
+            ix["name"]
+            for ix in inspector.get_indexes(table.name, schema=schema)
+            if ix["name"]
+            and ix["name"] not in constraint_names
+            and "duplicates_constraint" not in ix
         }
         expected_indexes = {str(ix.name) for ix in table.indexes}
         expected_names |= expected_indexes

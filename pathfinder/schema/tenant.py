@@ -196,8 +196,8 @@ def _define(t: _TemplateBuilder) -> None:
         sa.Column("last_used", sa.Date()),
         sa.Column("is_primary", sa.Boolean(), nullable=False),
         *_timestamps(),
-        sa.CheckConstraint("proficiency_level BETWEEN 1 AND 5", name="prof"),
-        sa.CheckConstraint("years_experience >= 0", name="years"),
+        sa.CheckConstraint(sa.column("proficiency_level").between(1, 5), name="prof"),
+        sa.CheckConstraint(sa.column("years_experience") >= 0, name="years"),
     ]
     if t.version >= 2:
         # Nullable with a server default so ALTER TABLE ADD works on rows that exist.
@@ -292,7 +292,7 @@ def _define(t: _TemplateBuilder) -> None:
         sa.Column("assessment_source", sa.String(30), nullable=False),
         sa.Column("notes", sa.Text()),
         sa.Column("created_at", UtcDateTime(), nullable=False),
-        sa.CheckConstraint("proficiency_level BETWEEN 1 AND 5", name="prof"),
+        sa.CheckConstraint(sa.column("proficiency_level").between(1, 5), name="prof"),
     )
     t.index(progression, "skill", "skill_name", "assessed_on")
 
@@ -322,7 +322,7 @@ def _define(t: _TemplateBuilder) -> None:
             sa.Column("status", sa.String(20), nullable=False),
             sa.Column("promoted_experience_id", id_type()),
             *_timestamps(),
-            sa.CheckConstraint("proficiency_level BETWEEN 0 AND 2", name="prof"),
+            sa.CheckConstraint(sa.column("proficiency_level").between(0, 2), name="prof"),
             sa.CheckConstraint(sa.column("status").in_(("draft", "promoted")), name="status"),
         )
         t.index(drafts, "code", "sub_competency_code")

@@ -16,6 +16,7 @@ from sqlalchemy.dialects import oracle, postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from pathfinder.ids import ID_LENGTH
 
@@ -87,6 +88,7 @@ class IsJson(sa.sql.expression.ColumnElement[bool]):
 
     inherit_cache = True
     type = sa.Boolean()
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
 
     def __init__(self, column: sa.ColumnElement[Any]) -> None:
         self.column = column
@@ -109,8 +111,9 @@ def json_checks(*columns: str) -> list[sa.CheckConstraint]:
         col = sa.column(name)
         checks.append(sa.CheckConstraint(IsJson(col), name=f"{name}_json").ddl_if(dialect="oracle"))
         checks.append(
-            sa.CheckConstraint(sa.func.json_valid(col), name=f"{name}_json").ddl_if(
-                dialect="sqlite"
-            )
+            # json_valid(NULL) is 0 on SQLite, so a nullable column needs the IS NULL arm.
+            sa.CheckConstraint(
+                sa.or_(col.is_(None), sa.func.json_valid(col)), name=f"{name}_json"
+            ).ddl_if(dialect="sqlite")
         )
     return checks

@@ -39,7 +39,7 @@ tenant_provisioning = sa.Table(
     # Version of the tables that exist; NULL until the first full provisioning.
     sa.Column("template_version", sa.Integer()),
     sa.Column("attempts", sa.Integer(), nullable=False),
-    sa.Column("last_error", sa.String(2000)),
+    sa.Column("last_error", sa.String(1000)),
     sa.Column("requested_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("ready_at", UtcDateTime()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
+from pathfinder.cli.errors import dba_errors
 from pathfinder.db import get_database
 from pathfinder.db.setup import database_status, init_database
 
@@ -12,6 +13,7 @@ db_group = AppGroup("db", help="Create and inspect the shared schema.")
 
 
 @db_group.command("init")
+@dba_errors
 def init_command() -> None:
     """Create the shared tables and record schema versions (safe to repeat)."""
     database = get_database()

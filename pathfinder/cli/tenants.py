@@ -8,50 +8,30 @@ failing user, reporting every failure at the end.
 from __future__ import annotations
 
 import csv
-import functools
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import sqlalchemy as sa
 from flask.cli import AppGroup
-from sqlalchemy.dialects import oracle, postgresql, sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 
+from pathfinder.cli.errors import dba_errors, one_line
 from pathfinder.db import get_database
 from pathfinder.provisioning import Provisioner, ProvisioningError, registry
 from pathfinder.provisioning.locks import TenantBusy
 from pathfinder.provisioning.plan import migration_steps
 from pathfinder.provisioning.verify import Drift, repair_user, verify_user
 from pathfinder.schema.naming import InvalidUsername, normalize_username
+from pathfinder.schema.oracle_profile import oracle_dialect
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, SQLITE_TENANT_SCHEMA
 
 tenants_group = AppGroup("tenants", help="Provision, verify, migrate and drop users' tables.")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-DIALECTS = {"oracle": oracle.dialect, "postgresql": postgresql.dialect, "sqlite": sqlite.dialect}
-
-
-def dba_errors(func: F) -> F:
-    """Turn the errors a DBA can act on into one line and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (InvalidUsername, ProvisioningError, TenantBusy) as exc:
-            raise click.ClickException(_one_line(exc)) from exc
-        except sa.exc.OperationalError as exc:
-            raise click.ClickException(f"database error: {_one_line(exc.orig or exc)}") from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+DIALECTS = {"oracle": oracle_dialect, "postgresql": postgresql.dialect, "sqlite": sqlite.dialect}
 
 
 def _usernames(names: Iterable[str], csv_file: Path | None) -> list[str]:
@@ -99,7 +79,7 @@ def _run_batch(names: list[str], label: str, action: Callable[[str], str]) -> No
             try:
                 done.append(action(name))
             except (ProvisioningError, TenantBusy) as exc:
-                failures.append(f"{name}: {_one_line(exc)}")
+                failures.append(f"{name}: {one_line(exc)}")
     for line in done:
         click.echo(line)
     for line in failures:
@@ -276,7 +256,8 @@ def migrate_command(dry_run: bool, dialect: str | None, batch_size: int | None) 
         return
     if dry_run:
         name = dialect or database.dialect_name
-        target = DIALECTS[name]()
+        # The configured database's own dialect, or the 19c profile ddl/ is rendered with.
+        target = database.engine.dialect if dialect is None else DIALECTS[name]()
         schema = SQLITE_TENANT_SCHEMA if name == "sqlite" else None
         for record in provisioner.pending_migrations(batch_size=size):
             if record.template_version is None:

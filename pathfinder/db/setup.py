@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from pathfinder.db.database import Database
+from pathfinder.flags.system import seed_system_flags
 from pathfinder.schema.shared import SHARED_SCHEMA_VERSION, metadata
 from pathfinder.schema.shared.system import schema_meta, template_versions
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION
@@ -40,6 +41,7 @@ def init_database(db: Database) -> list[str]:
         metadata.create_all(conn, checkfirst=True)
         created = [t.name for t in metadata.sorted_tables if t.name not in existing]
         _upsert_meta(conn, SHARED_VERSION_KEY, str(SHARED_SCHEMA_VERSION), now)
+        seed_system_flags(conn)
         known = set(conn.execute(sa.select(template_versions.c.version)).scalars())
         for version in range(1, LATEST_TEMPLATE_VERSION + 1):
             if version not in known:

@@ -51,18 +51,39 @@ def _row_lock(db: Database, username: str, wait_seconds: float) -> Iterator[None
                         sa.func.set_config("lock_timeout", f"{int(wait_seconds * 1000)}", True)
                     )
                 )
-            query = (
-                sa.select(tenant_locks.c.username)
-                .where(tenant_locks.c.username == username)
-                .with_for_update()
-            )
-            try:
-                conn.execute(query).one()
-            except sa.exc.OperationalError as exc:
-                if "lock timeout" in str(exc).lower():
+            query = sa.select(tenant_locks.c.username).where(tenant_locks.c.username == username)
+            if db.dialect_name == "oracle":
+                _poll_for_update(conn, query, username, wait_seconds)
+            else:
+                try:
+                    conn.execute(query.with_for_update()).one()
+                except sa.exc.OperationalError as exc:
+                    if "lock timeout" in str(exc).lower():
+                        raise TenantBusy(username) from exc
+                    raise
+            yield
+
+
+def _poll_for_update(
+    conn: sa.Connection, query: sa.Select[tuple[str]], username: str, wait_seconds: float
+) -> None:
+    """Oracle: ``FOR UPDATE NOWAIT`` retried until the deadline (ORA-00054 while busy).
+
+    SQLAlchemy renders no ``WAIT n`` clause, and a plain ``FOR UPDATE`` would wait forever.
+    """
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            conn.execute(query.with_for_update(nowait=True)).one()
+            return
+        except sa.exc.DatabaseError as exc:
+            if "ORA-00054" not in str(exc) or time.monotonic() >= deadline:
+                if "ORA-00054" in str(exc):
                     raise TenantBusy(username) from exc
                 raise
-            yield
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
 
 
 def _ensure_lock_row(db: Database, username: str) -> None:

@@ -109,6 +109,8 @@ users = sa.Table(
     # Last accepted TOTP time-step (unix time // 30): a code from it or earlier is a replay.
     sa.Column("mfa_last_timestep", sa.Integer()),
     sa.Column("failed_login_count", sa.Integer(), nullable=False),
+    # Failures older than the lockout window no longer count (see pathfinder.auth.service).
+    sa.Column("last_failed_login_at", UtcDateTime()),
     sa.Column("locked_until", UtcDateTime()),
     sa.Column("last_login", UtcDateTime()),
     sa.Column("total_logins", sa.Integer(), nullable=False),

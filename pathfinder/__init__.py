@@ -18,7 +18,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Does no I/O: no connection is opened and no table is created here; setting up the
     database is the explicit ``pathfinder db init`` command.
     """
-    app = Flask(__name__, instance_relative_config=False)
+    app = Flask(__name__, instance_relative_config=False, static_folder=None)
     app.config.from_mapping(DEFAULTS)
     app.config.from_prefixed_env("PATHFINDER")
     if config:
@@ -26,9 +26,15 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.instance_path = str(resolve_instance_path(app.config.get("INSTANCE_PATH")))
     app.config["INSTANCE_PATH"] = app.instance_path
 
-    from pathfinder import api, cli, db
+    from pathfinder import api, audit, cli, db, mail
+    from pathfinder.api import ratelimit
+    from pathfinder.auth import guard
 
     db.init_app(app)
+    mail.init_app(app)
+    ratelimit.init_app(app)
+    guard.init_app(app)
     api.init_app(app)
+    audit.init_app(app)
     cli.init_app(app)
     return app

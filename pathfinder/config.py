@@ -27,6 +27,20 @@ DEFAULTS: dict[str, Any] = {
     # SQLite busy timeout in milliseconds: concurrent writers wait instead of failing.
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
     "JSON_SORT_KEYS": False,
+    # Production mode refuses to start without explicit secrets (pathfinder.security.secrets).
+    "PRODUCTION": False,
+    # Secrets: unset means a generated development value in <instance>/dev-secrets.json.
+    "JWT_SECRET_KEY": None,
+    "AUDIT_HMAC_KEY": None,
+    # JSON object {"<version>": "<base64url 32-byte key>", ...}; the highest version wraps.
+    "KEK_KEYRING": None,
+    # Which key provider wraps data keys: "local" (keyring above); a KMS provider plugs in here.
+    "KEY_PROVIDER": "local",
+    # Unwrapped data keys stay in memory this long, for at most this many users.
+    "DEK_CACHE_TTL_SECONDS": 300,
+    "DEK_CACHE_SIZE": 1024,
+    # Audit rows for API requests (the change-level audit rows are always written).
+    "AUDIT_REQUESTS": True,
 }
 
 

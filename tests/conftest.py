@@ -15,7 +15,6 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -80,6 +79,13 @@ def make_app(database_url: str, instance_path: Path, **overrides: Any) -> Flask:
         "DATABASE_URL": database_url,
         "INSTANCE_PATH": str(instance_path),
         "PROVISIONING_WAIT_SECONDS": 30,
+        # Cheap argon2 parameters: the suite hashes hundreds of passwords.
+        "PASSWORD_HASH_PROFILE": "fast",
+        # Limits high enough for flows; tests of the limiter set their own.
+        "RATELIMIT_LOGIN": "10000 per minute",
+        "RATELIMIT_REGISTER": "10000 per minute",
+        "RATELIMIT_REFRESH": "10000 per minute",
+        "RATELIMIT_PASSWORD_RESET": "10000 per minute",
     }
     config.update(overrides)
     return create_app(config)
@@ -110,6 +116,66 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-def pg_url_with_schema(base: str, schema: str) -> str:
-    """``base`` with its search_path pinned to ``schema`` (for subprocess tests)."""
-    return f"{base}{'&' if '?' in base else '?'}options={quote(f'-csearch_path={schema}')}"
+DEFAULT_PASSWORD = "correct horse battery staple"
+
+
+class AuthActions:
+    """Register, sign in and build headers through the real HTTP API (flaskr's ``auth``)."""
+
+    def __init__(self, app: Flask, client: FlaskClient) -> None:
+        self.app = app
+        self.client = client
+
+    def allow_self_registration(self) -> None:
+        from pathfinder.flags.system import set_system_flag
+
+        with get_database(self.app).transaction() as conn:
+            set_system_flag(conn, "self_registration_enabled", True)
+
+    def register(
+        self, username: str, password: str = DEFAULT_PASSWORD, email: str | None = None
+    ) -> dict[str, Any]:
+        response = self.client.post(
+            "/api/v1/auth/register",
+            json={
+                "username": username,
+                "email": email or f"{username}@example.com",
+                "password": password,
+            },
+        )
+        assert response.status_code == 201, response.get_json()
+        return dict(response.get_json())
+
+    def login(self, login: str, password: str = DEFAULT_PASSWORD) -> dict[str, Any]:
+        response = self.client.post(
+            "/api/v1/auth/login", json={"login": login, "password": password}
+        )
+        assert response.status_code == 200, response.get_json()
+        return dict(response.get_json())
+
+    @staticmethod
+    def headers(tokens: dict[str, Any]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    def user_id(self, username: str) -> str:
+        from pathfinder.auth.repo import find_user_by_login
+
+        with get_database(self.app).transaction() as conn:
+            row = find_user_by_login(conn, username)
+        assert row is not None
+        return str(row["id"])
+
+    def set_role(self, username: str, role: str) -> None:
+        from pathfinder.auth.repo import update_user
+
+        user_id = self.user_id(username)
+        with get_database(self.app).transaction() as conn:
+            update_user(conn, user_id, role=role)
+
+
+@pytest.fixture
+def auth(app: Flask, client: FlaskClient) -> AuthActions:
+    """Auth helper with self-registration switched on."""
+    actions = AuthActions(app, client)
+    actions.allow_self_registration()
+    return actions

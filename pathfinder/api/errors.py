@@ -59,6 +59,22 @@ class Problem(Exception):
         return body
 
 
+class Unauthorized(Problem):
+    status = 401
+    slug = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        headers = kwargs.pop("headers", None) or {"WWW-Authenticate": "Bearer"}
+        super().__init__(detail, headers=headers, **kwargs)
+
+
+class Forbidden(Problem):
+    status = 403
+    slug = "forbidden"
+    title = "Forbidden"
+
+
 class NotFound(Problem):
     status = 404
     slug = "not-found"
@@ -69,6 +85,12 @@ class Conflict(Problem):
     status = 409
     slug = "conflict"
     title = "Conflict"
+
+
+class TooManyRequests(Problem):
+    status = 429
+    slug = "rate-limited"
+    title = "Too many requests"
 
 
 class ServiceUnavailable(Problem):

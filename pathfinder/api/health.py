@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from pathfinder.auth.policy import public
 from pathfinder.db import get_database
 from pathfinder.db.setup import database_status
 from pathfinder.schema.shared import SHARED_SCHEMA_VERSION
@@ -14,6 +15,7 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/health")
+@public
 def health() -> ResponseReturnValue:
     """Report liveness and the database's state; 503 when the database does not answer.
 

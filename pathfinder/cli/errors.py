@@ -9,9 +9,13 @@ from typing import Any, TypeVar
 import click
 import sqlalchemy as sa
 
+from pathfinder.db import TenantNotProvisioned
 from pathfinder.provisioning import ProvisioningError
 from pathfinder.provisioning.locks import TenantBusy
 from pathfinder.schema.naming import InvalidUsername
+from pathfinder.security.keys import CryptoError
+from pathfinder.security.rotation import UnknownUser
+from pathfinder.security.secrets import MissingSecret
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,7 +33,15 @@ def dba_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (InvalidUsername, ProvisioningError, TenantBusy) as exc:
+        except (
+            InvalidUsername,
+            ProvisioningError,
+            TenantBusy,
+            TenantNotProvisioned,
+            CryptoError,
+            MissingSecret,
+            UnknownUser,
+        ) as exc:
             raise click.ClickException(one_line(exc)) from exc
         except sa.exc.OperationalError as exc:
             raise click.ClickException(f"database error: {one_line(exc.orig or exc)}") from exc

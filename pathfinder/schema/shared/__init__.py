@@ -14,6 +14,7 @@ from pathfinder.schema.shared import (
     cpa,  # noqa: E402,F401
     flags,  # noqa: E402,F401
     identity,  # noqa: E402,F401
+    jobs,  # noqa: E402,F401
     messaging,  # noqa: E402,F401
     reference,  # noqa: E402,F401
     security,  # noqa: E402,F401

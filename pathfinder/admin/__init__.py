@@ -1,0 +1,1 @@
+"""Administration: roles now; invitations, groups, flags and user lifecycle join later."""

@@ -1,0 +1,1 @@
+"""Identity and access: registration, sessions, MFA, RBAC."""

@@ -1,0 +1,186 @@
+"""TOTP multi-factor authentication: enrol, confirm, verify at login, disable, recovery codes.
+
+The TOTP seed is stored only as an encrypted field token (the user's data key), a code's
+time-step is remembered so it cannot be replayed, and recovery codes are stored hashed and
+spent with a conditional UPDATE so each works once even under concurrent use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pathfinder import audit
+from pathfinder.auth import repo
+from pathfinder.auth.errors import InvalidCode, InvalidCredentials, MfaStateProblem
+from pathfinder.auth.principal import Principal
+from pathfinder.auth.service import (
+    RequestMeta,
+    TokenPair,
+    complete_login,
+    decode_mfa_challenge,
+    hasher,
+    settings,
+    utcnow,
+)
+from pathfinder.db import get_database
+from pathfinder.security import field_secrets, totp
+from pathfinder.security.tokens import new_recovery_code, normalise_recovery_code, token_hash
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    secret: str
+    otpauth_uri: str
+
+
+def start_enrolment(principal: Principal) -> Enrolment:
+    """Generate a seed and keep it (encrypted) pending confirmation; shown to the user once."""
+    secret = totp.new_secret()
+    with get_database().transaction() as conn:
+        user = repo.get_user_for_update(conn, principal.user_id)
+        if user is None or user["mfa_enabled"]:
+            raise MfaStateProblem("MFA is already enabled; disable it first to enrol again.")
+        sealed = field_secrets.seal_mfa_secret(conn, principal.user_id, secret)
+        repo.update_user(
+            conn, principal.user_id, mfa_secret=sealed, mfa_last_timestep=None, updated_at=utcnow()
+        )
+    return Enrolment(secret, totp.provisioning_uri(secret, principal.username))
+
+
+def confirm_enrolment(principal: Principal, code: str, meta: RequestMeta) -> list[str]:
+    """Turn MFA on with a first valid code; return ten fresh recovery codes (shown once)."""
+    now = utcnow()
+    with get_database().transaction() as conn:
+        user = repo.get_user_for_update(conn, principal.user_id)
+        if user is None or user["mfa_enabled"] or not user["mfa_secret"]:
+            raise MfaStateProblem("Start an enrolment first.")
+        secret = field_secrets.open_mfa_secret(conn, principal.user_id, user["mfa_secret"])
+        step = totp.matching_timestep(secret, code, last_timestep=user["mfa_last_timestep"])
+        if step is None:
+            raise InvalidCode("That code is not valid.")
+        codes = [new_recovery_code() for _ in range(settings().recovery_code_count)]
+        repo.replace_recovery_codes(conn, principal.user_id, [token_hash(c) for c in codes], now)
+        repo.update_user(
+            conn, principal.user_id, mfa_enabled=True, mfa_last_timestep=step, updated_at=now
+        )
+        repo.revoke_user_sessions(
+            conn, principal.user_id, "mfa_changed", now, except_family=principal.session_id
+        )
+        audit.record(
+            conn,
+            "authn_mfa_enabled",
+            actor=principal,
+            target_type="user",
+            target_id=principal.user_id,
+            request_meta=meta.as_audit(),
+        )
+    return codes
+
+
+def disable(principal: Principal, password: str, code: str, meta: RequestMeta) -> None:
+    """Turn MFA off; needs the password and a current TOTP or recovery code."""
+    now = utcnow()
+    failed = False
+    with get_database().transaction() as conn:
+        user = repo.get_user_for_update(conn, principal.user_id)
+        if user is None or not user["mfa_enabled"]:
+            raise MfaStateProblem("MFA is not enabled.")
+        if not hasher().verify(user["password_hash"], password):
+            failed = True
+        elif not _check_second_factor(conn, user, code, now):
+            failed = True
+        else:
+            repo.update_user(
+                conn,
+                principal.user_id,
+                mfa_enabled=False,
+                mfa_secret=None,
+                mfa_last_timestep=None,
+                updated_at=now,
+            )
+            repo.delete_recovery_codes(conn, principal.user_id)
+            audit.record(
+                conn,
+                "authn_mfa_disabled",
+                actor=principal,
+                target_type="user",
+                target_id=principal.user_id,
+                request_meta=meta.as_audit(),
+            )
+    if failed:
+        raise InvalidCode("The password or the code is not valid.")
+
+
+def regenerate_recovery_codes(principal: Principal, code: str, meta: RequestMeta) -> list[str]:
+    """Replace the recovery codes (needs a current TOTP code)."""
+    now = utcnow()
+    with get_database().transaction() as conn:
+        user = repo.get_user_for_update(conn, principal.user_id)
+        if user is None or not user["mfa_enabled"]:
+            raise MfaStateProblem("MFA is not enabled.")
+        secret = field_secrets.open_mfa_secret(conn, principal.user_id, user["mfa_secret"])
+        step = totp.matching_timestep(secret, code, last_timestep=user["mfa_last_timestep"])
+        if step is None:
+            raise InvalidCode("That code is not valid.")
+        codes = [new_recovery_code() for _ in range(settings().recovery_code_count)]
+        repo.replace_recovery_codes(conn, principal.user_id, [token_hash(c) for c in codes], now)
+        repo.update_user(conn, principal.user_id, mfa_last_timestep=step, updated_at=now)
+        audit.record(
+            conn,
+            "authn_mfa_enabled",
+            actor=principal,
+            target_type="user",
+            target_id=principal.user_id,
+            details={"recovery_codes": "regenerated"},
+            request_meta=meta.as_audit(),
+        )
+    return codes
+
+
+def verify_login(
+    mfa_token: str, code: str | None, recovery_code: str | None, meta: RequestMeta
+) -> TokenPair:
+    """The second login step: a TOTP code or a recovery code for the challenged user."""
+    user_id = decode_mfa_challenge(mfa_token)
+    now = utcnow()
+    accepted = False
+    method = "totp" if code else "recovery_code"
+    with get_database().transaction() as conn:
+        user = repo.get_user_for_update(conn, user_id)
+        if user is None or not user["mfa_enabled"] or user["account_status"] != "active":
+            raise InvalidCredentials()
+        if code:
+            accepted = _check_totp(conn, user, code)
+        elif recovery_code:
+            accepted = repo.spend_recovery_code(
+                conn, user_id, token_hash(normalise_recovery_code(recovery_code)), now
+            )
+        if not accepted:
+            audit.record(
+                conn,
+                "authn_login_fail",
+                actor={"user_id": user["id"], "username": user["username"], "role": user["role"]},
+                outcome="failure",
+                details={"reason": f"bad_{method}"},
+                request_meta=meta.as_audit(),
+            )
+    if not accepted:
+        raise InvalidCode("That code is not valid or was already used.")
+    return complete_login(user_id, meta, method=f"password+{method}")
+
+
+def _check_totp(conn, user, code: str) -> bool:  # type: ignore[no-untyped-def]
+    secret = field_secrets.open_mfa_secret(conn, user["id"], user["mfa_secret"])
+    step = totp.matching_timestep(secret, code, last_timestep=user["mfa_last_timestep"])
+    if step is None:
+        return False
+    repo.update_user(conn, user["id"], mfa_last_timestep=step)
+    return True
+
+
+def _check_second_factor(conn, user, code: str, now) -> bool:  # type: ignore[no-untyped-def]
+    if _check_totp(conn, user, code):
+        return True
+    return repo.spend_recovery_code(
+        conn, user["id"], token_hash(normalise_recovery_code(code)), now
+    )

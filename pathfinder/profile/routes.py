@@ -1,0 +1,42 @@
+"""``/api/v1/me`` and ``/api/v1/me/preferences``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from pathfinder.api.validation import parse_body
+from pathfinder.auth.policy import requires
+from pathfinder.auth.routes import caller
+from pathfinder.profile import service
+from pathfinder.profile.schemas import PreferencesUpdate, ProfileUpdate
+
+bp = Blueprint("profile", __name__)
+
+
+@bp.get("/me")
+@requires("user")
+def get_me() -> ResponseReturnValue:
+    """My profile."""
+    return jsonify(service.get_profile(caller())), 200
+
+
+@bp.patch("/me")
+@requires("user")
+def patch_me() -> ResponseReturnValue:
+    """Change my profile fields (only those sent)."""
+    return jsonify(service.update_profile(caller(), parse_body(ProfileUpdate))), 200
+
+
+@bp.get("/me/preferences")
+@requires("user")
+def get_preferences() -> ResponseReturnValue:
+    """My preference documents."""
+    return jsonify(service.get_preferences(caller())), 200
+
+
+@bp.put("/me/preferences")
+@requires("user")
+def put_preferences() -> ResponseReturnValue:
+    """Replace my preference documents."""
+    return jsonify(service.put_preferences(caller(), parse_body(PreferencesUpdate))), 200

@@ -1,0 +1,1 @@
+"""Cryptography: secrets, key management, field encryption, passwords, tokens, TOTP."""

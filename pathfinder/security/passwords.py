@@ -1,0 +1,84 @@
+"""Password hashing (argon2id) and the password policy.
+
+argon2-cffi's default profile (RFC 9106 low-memory: 64 MiB, t=3, p=4) is well above OWASP's
+floor. Tests select a cheap profile through ``PASSWORD_HASH_PROFILE = "fast"``; hashes made
+with it are upgraded by :meth:`PasswordHasher.needs_rehash` on the next login.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher as Argon2Hasher
+from argon2 import Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_LENGTH = 12
+MAX_LENGTH = 256
+
+# Refused outright: the most common choices that would pass the length rule.
+COMMON_PASSWORDS = frozenset(
+    {
+        "password1234",
+        "123456789012",
+        "qwertyuiop12",
+        "passwordpassword",
+        "letmein12345",
+        "iloveyou1234",
+        "administrator",
+        "welcome12345",
+        "changeme1234",
+        "pathfinder123",
+    }
+)
+
+
+class WeakPassword(ValueError):
+    """The password breaks the policy; the message says which rule."""
+
+
+def check_password_policy(password: str, *, username: str = "", email: str = "") -> None:
+    """Raise :class:`WeakPassword` unless ``password`` is acceptable.
+
+    Length is what matters most (NIST SP 800-63B): at least 12 characters, no composition
+    rules, but not the username, the e-mail address or a well-known password.
+    """
+    if len(password) < MIN_LENGTH:
+        raise WeakPassword(f"password must have at least {MIN_LENGTH} characters")
+    if len(password) > MAX_LENGTH:
+        raise WeakPassword(f"password must have at most {MAX_LENGTH} characters")
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS or len(set(password)) < 4:
+        raise WeakPassword("password is too common or too repetitive")
+    if username and username.lower() in lowered:
+        raise WeakPassword("password must not contain the username")
+    local_part = email.split("@", 1)[0].lower()
+    if len(local_part) >= 4 and local_part in lowered:
+        raise WeakPassword("password must not contain the e-mail address")
+
+
+@dataclass
+class PasswordHasher:
+    """argon2id hashing with a dummy hash for unknown users (equal timing)."""
+
+    profile: str = "default"
+
+    def __post_init__(self) -> None:
+        if self.profile == "fast":
+            self._hasher = Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1, type=Type.ID)
+        else:
+            self._hasher = Argon2Hasher(type=Type.ID)
+        self._dummy = self._hasher.hash("pathfinder-dummy-password")
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, encoded: str | None, password: str) -> bool:
+        """True when ``password`` matches; with no hash, spend the same time and say no."""
+        try:
+            return self._hasher.verify(encoded or self._dummy, password) and encoded is not None
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, encoded: str) -> bool:
+        return self._hasher.check_needs_rehash(encoded)

@@ -1,0 +1,43 @@
+"""How the route matrix makes another user's resource for each path parameter.
+
+Each entry maps a path parameter name to a function that creates that kind of resource as
+*another* user through the real API and returns its id. The matrix then calls every
+user-level route with that id and expects 404. A user-level route whose parameter has no
+entry here fails the matrix: add one when you add such a route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask.testing import FlaskClient
+
+# (client, the other user's auth headers, the other user's token answer) -> resource id
+ResourceFactory = Callable[[FlaskClient, dict[str, str], dict[str, Any]], str]
+
+
+def _session(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
+    return str(tokens["session_id"])
+
+
+FOREIGN_RESOURCES: dict[str, ResourceFactory] = {
+    "session_id": _session,
+    "conversation_id": lambda client, headers, tokens: str(
+        client.post(
+            "/api/v1/me/chat/conversations", headers=headers, json={"title": "x"}
+        ).get_json()["id"]
+    ),
+    "progression_id": lambda client, headers, tokens: str(
+        client.post(
+            "/api/v1/me/analytics/skills-progression",
+            headers=headers,
+            json={
+                "skill_name": "Python",
+                "assessed_on": "2024-01-01",
+                "proficiency_level": 3,
+                "assessment_source": "self",
+            },
+        ).get_json()["id"]
+    ),
+}

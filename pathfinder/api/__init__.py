@@ -11,6 +11,7 @@ def init_app(app: Flask) -> None:
     """Register error handlers and every blueprint."""
     from pathfinder.admin import routes as admin_routes
     from pathfinder.api import errors, health
+    from pathfinder.audit import routes as audit_routes
     from pathfinder.auth import routes as auth_routes
     from pathfinder.jobs import routes as jobs_routes
     from pathfinder.profile import routes as profile_routes
@@ -21,3 +22,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(profile_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(admin_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(jobs_routes.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(audit_routes.bp, url_prefix=API_PREFIX)

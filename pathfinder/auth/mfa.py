@@ -131,7 +131,7 @@ def regenerate_recovery_codes(principal: Principal, code: str, meta: RequestMeta
             actor=principal,
             target_type="user",
             target_id=principal.user_id,
-            details={"recovery_codes": "regenerated"},
+            details={"action": "recovery_codes_regenerated"},
             request_meta=meta.as_audit(),
         )
     return codes

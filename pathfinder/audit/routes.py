@@ -1,0 +1,114 @@
+"""``GET /api/v1/admin/audit`` (admins) and ``GET /api/v1/me/security-events`` (anyone).
+
+Both page by ``seq`` (newest first): ``next_cursor`` is the last ``seq`` returned, and asking
+with ``cursor`` continues below it, so pages stay stable while new rows are appended.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+from pydantic import Field, field_validator
+
+from pathfinder.api.validation import RequestModel, parse_query
+from pathfinder.auth.policy import requires
+from pathfinder.auth.routes import caller
+from pathfinder.db import get_database
+from pathfinder.schema.shared.security import audit_log
+
+bp = Blueprint("audit", __name__)
+
+# What a user sees of their own trail: security-relevant events, not every request.
+SECURITY_EVENT_PREFIXES = ("authn_", "authz_", "session_", "crypt_", "privilege_", "user_", "data_")
+
+PUBLIC_COLUMNS = (
+    "seq",
+    "event_type",
+    "outcome",
+    "actor_id",
+    "actor_role",
+    "target_type",
+    "target_id",
+    "http_method",
+    "request_path",
+    "status_code",
+    "ip_address",
+    "user_agent",
+    "details",
+    "created_at",
+)
+
+
+class AuditQuery(RequestModel):
+    user_id: str | None = Field(default=None, max_length=26)
+    event_type: str | None = Field(default=None, max_length=64)
+    since: datetime | None = None
+    until: datetime | None = None
+    cursor: int | None = Field(default=None, ge=1)
+    limit: int = Field(default=50, ge=1, le=100)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone (e.g. 2026-01-31T00:00:00Z)")
+        return value
+
+
+class PageQuery(RequestModel):
+    cursor: int | None = Field(default=None, ge=1)
+    limit: int = Field(default=50, ge=1, le=100)
+
+
+def _page(query: sa.Select[Any], cursor: int | None, limit: int) -> dict[str, Any]:
+    if cursor is not None:
+        query = query.where(audit_log.c.seq < cursor)
+    query = query.order_by(audit_log.c.seq.desc()).limit(limit + 1)
+    with get_database().transaction() as conn:
+        rows = conn.execute(query).mappings().all()
+    items = [
+        {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
+        for row in rows[:limit]
+    ]
+    next_cursor = items[-1]["seq"] if len(rows) > limit else None
+    return {"items": items, "next_cursor": next_cursor, "limit": limit}
+
+
+def _columns() -> list[sa.Column[Any]]:
+    return [audit_log.c[name] for name in PUBLIC_COLUMNS]
+
+
+@bp.get("/admin/audit")
+@requires("admin")
+def admin_audit() -> ResponseReturnValue:
+    """The audit log, filtered by user, event type and time range."""
+    params = parse_query(AuditQuery)
+    query = sa.select(*_columns())
+    if params.user_id:
+        query = query.where(
+            sa.or_(audit_log.c.actor_id == params.user_id, audit_log.c.target_id == params.user_id)
+        )
+    if params.event_type:
+        query = query.where(audit_log.c.event_type == params.event_type)
+    if params.since:
+        query = query.where(audit_log.c.created_at >= params.since)
+    if params.until:
+        query = query.where(audit_log.c.created_at < params.until)
+    return jsonify(_page(query, params.cursor, params.limit)), 200
+
+
+@bp.get("/me/security-events")
+@requires("user")
+def my_security_events() -> ResponseReturnValue:
+    """My recent security events: sign-ins, sessions, MFA and password changes, keys."""
+    params = parse_query(PageQuery)
+    me = caller().user_id
+    query = sa.select(*_columns()).where(
+        sa.or_(audit_log.c.actor_id == me, audit_log.c.target_id == me),
+        sa.or_(*(audit_log.c.event_type.startswith(p) for p in SECURITY_EVENT_PREFIXES)),
+    )
+    return jsonify(_page(query, params.cursor, params.limit)), 200

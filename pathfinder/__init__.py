@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from pathfinder.config import DEFAULTS, resolve_instance_path
+from pathfinder.config import DEFAULTS, check_production, resolve_instance_path
 
 __all__ = ["create_app"]
 
@@ -25,11 +25,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_mapping(config)
     app.instance_path = str(resolve_instance_path(app.config.get("INSTANCE_PATH")))
     app.config["INSTANCE_PATH"] = app.instance_path
+    if app.config.get("PRODUCTION"):
+        check_production(app.config)
 
-    from pathfinder import api, audit, cli, db, mail
+    from pathfinder import api, audit, cli, db, logs, mail
     from pathfinder.api import ratelimit
     from pathfinder.auth import guard
 
+    logs.init_app(app)
     db.init_app(app)
     mail.init_app(app)
     ratelimit.init_app(app)

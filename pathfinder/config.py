@@ -41,7 +41,45 @@ DEFAULTS: dict[str, Any] = {
     "DEK_CACHE_SIZE": 1024,
     # Audit rows for API requests (the change-level audit rows are always written).
     "AUDIT_REQUESTS": True,
+    # Production on SQLite is refused unless this says it is intended (a single-host pilot).
+    "ALLOW_SQLITE_IN_PRODUCTION": False,
+    # "json" (one JSON object per line, with the request id) or "text"; None: json in
+    # production, text otherwise.
+    "LOG_FORMAT": None,
+    "LOG_LEVEL": "INFO",
 }
+
+# Secrets production must set explicitly (no generated development value).
+PRODUCTION_SECRETS = ("JWT_SECRET_KEY", "AUDIT_HMAC_KEY", "KEK_KEYRING")
+# Well-known placeholder values that must never reach production.
+PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret", "dev", "development", "test"})
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration is unsafe or incomplete; the message says what to set."""
+
+
+def check_production(config: Mapping[str, Any]) -> None:
+    """Refuse a production configuration with a missing or placeholder secret, or SQLite.
+
+    Called by ``create_app`` when ``PRODUCTION`` is true, so a misconfigured server stops at
+    start-up with one clear message instead of running with development keys.
+    """
+    problems: list[str] = []
+    for name in PRODUCTION_SECRETS:
+        value = config.get(name)
+        if not value:
+            problems.append(f"PATHFINDER_{name} is not set")
+        elif str(value).strip().lower() in PLACEHOLDER_SECRETS or len(str(value)) < 16:
+            problems.append(f"PATHFINDER_{name} is a placeholder or too short")
+    url = str(config.get("DATABASE_URL") or "")
+    if (not url or url.startswith("sqlite")) and not config.get("ALLOW_SQLITE_IN_PRODUCTION"):
+        problems.append(
+            "PATHFINDER_DATABASE_URL is SQLite (or unset); production needs Oracle or "
+            "PostgreSQL, or PATHFINDER_ALLOW_SQLITE_IN_PRODUCTION=true for a single-host pilot"
+        )
+    if problems:
+        raise ConfigurationError("refusing to start in production mode: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

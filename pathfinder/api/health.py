@@ -38,3 +38,31 @@ def health() -> ResponseReturnValue:
         },
     }
     return jsonify(body), 200 if ok else 503
+
+
+@bp.get("/ready")
+@public
+def ready() -> ResponseReturnValue:
+    """Readiness: the database answers with an initialised schema and the key provider works.
+
+    A load balancer sends traffic only to instances that answer 200 here; ``/health`` is
+    the liveness check (the process is up).
+    """
+    from flask import current_app
+
+    from pathfinder.security.keys import key_provider_from_config
+
+    status = database_status(get_database())
+    checks: dict[str, object] = {
+        "database": status.reachable and status.shared_schema_version is not None
+    }
+    try:
+        provider = key_provider_from_config(current_app.config)
+        probe = b"\x00" * 32
+        version, wrapped = provider.wrap(probe, b"pathfinder-readiness")
+        checks["key_provider"] = provider.unwrap(version, wrapped, b"pathfinder-readiness") == probe
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", said plainly
+        current_app.logger.warning("key provider not ready: %s", type(exc).__name__)
+        checks["key_provider"] = False
+    ok = all(bool(v) for v in checks.values())
+    return jsonify({"status": "ready" if ok else "not_ready", "checks": checks}), 200 if ok else 503

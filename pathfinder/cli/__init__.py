@@ -12,10 +12,11 @@ from flask.cli import FlaskGroup
 
 def init_app(app: Flask) -> None:
     """Add every command group to ``app.cli``."""
-    from pathfinder.cli import admin, database, ddl, jobs, keys, tenants
+    from pathfinder.cli import admin, database, ddl, jobs, keys, serve, tenants
     from pathfinder.cli import audit as audit_cli
 
     app.cli.add_command(admin.admin_group)
+    app.cli.add_command(serve.serve_command)
     app.cli.add_command(jobs.jobs_group)
     app.cli.add_command(jobs.scheduler_command)
     app.cli.add_command(database.db_group)

@@ -1,0 +1,18 @@
+"""gunicorn settings for ``pathfinder serve`` (override any with GUNICORN_CMD_ARGS)."""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("PATHFINDER_BIND", "127.0.0.1:8000")
+# Sync workers: each request holds one database connection for its transaction.
+workers = int(os.environ.get("PATHFINDER_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+threads = int(os.environ.get("PATHFINDER_THREADS", "1"))
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+# Log to stderr; the app's own logs are JSON in production (pathfinder.logs).
+accesslog = "-"
+errorlog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s'
+# Workers import the app after forking: each opens its own database pool.
+preload_app = False

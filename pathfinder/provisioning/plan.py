@@ -32,7 +32,7 @@ class Step:
     kind: StepKind
     # Registered object name (table, index, view) or "<table>.<column>" for a column.
     object_name: str
-    # The template part it implements, relative to the user ("experiences_ix_dates").
+    # The template part it implements, relative to the user ("ix_exp_dates").
     template_part: str
     version: int
     ddl: ExecutableDDLElement

@@ -89,7 +89,7 @@ def tenant_object_name(username: str, tail: str) -> str:
     """Physical name ``pf_user_<username>_<tail>`` for a validated user and template tail.
 
     ``tail`` is a table name (``experiences``) or a table name plus a suffix
-    (``experiences_ix_dates``); both come from the template, never from input.
+    (``ix_exp_dates``); both come from the template, never from input.
     """
     user = normalize_username(username)
     if user != username:

@@ -91,8 +91,10 @@ class _TemplateBuilder:
         self.metadata = sa.MetaData(
             naming_convention={
                 "pk": "%(table_name)s_pk",
-                "fk": "%(table_name)s_fk_%(column_0_name)s",
-                "uq": "%(table_name)s_uq_%(column_0_N_name)s",
+                # One foreign key and one unique constraint per table at most: the names stay
+                # within PostgreSQL's 63 bytes for the longest username (tested).
+                "fk": "%(table_name)s_fk",
+                "uq": "%(table_name)s_uq",
                 "ck": "%(table_name)s_ck_%(constraint_name)s",
             }
         )
@@ -108,13 +110,13 @@ class _TemplateBuilder:
         self.result.tables[logical] = table
         return table
 
-    def index(self, table: sa.Table, suffix: str, *columns: str, unique: bool = False) -> None:
-        logical = table.info["logical_name"]
-        sa.Index(
-            self.name(f"{logical}_ix_{check_part(suffix)}"),
-            *(table.c[c] for c in columns),
-            unique=unique,
-        )
+    def index(self, table: sa.Table, code: str, *columns: str, unique: bool = False) -> None:
+        """Index ``pf_user_<username>_ix_<code>``; ``code`` is unique within the template.
+
+        Short on purpose: PostgreSQL cuts identifiers at 63 bytes, and a 30-character
+        username leaves 24 for the part after it (tests/schema/test_naming.py checks).
+        """
+        sa.Index(self.name(f"ix_{check_part(code)}"), *(table.c[c] for c in columns), unique=unique)
 
     def fk(self, logical_target: str, ondelete: str) -> sa.ForeignKey:
         target = self.result.tables[logical_target]
@@ -181,10 +183,10 @@ def _define(t: _TemplateBuilder) -> None:
     """The template. Later versions add to it under ``if t.version >= N``; never remove."""
     experiences = t.table("experiences", *_experience_columns())
     _experience_checks(experiences)
-    t.index(experiences, "dates", "start_date", "end_date")
-    t.index(experiences, "current", "is_current")
+    t.index(experiences, "exp_dates", "start_date", "end_date")
+    t.index(experiences, "exp_current", "is_current")
     if t.version >= 2:
-        t.index(experiences, "company", "company")
+        t.index(experiences, "exp_company", "company")
 
     skill_columns: list[sa.SchemaItem] = [
         sa.Column("id", id_type(), primary_key=True),
@@ -205,8 +207,8 @@ def _define(t: _TemplateBuilder) -> None:
             sa.Column("source", sa.String(20), nullable=True, server_default="manual")
         )
     skills = t.table("skills", *skill_columns)
-    t.index(skills, "name", "name")
-    t.index(skills, "exp", "experience_id")
+    t.index(skills, "skill_name", "name")
+    t.index(skills, "skill_exp", "experience_id")
 
     t.table(
         "profile_summary",
@@ -254,7 +256,7 @@ def _define(t: _TemplateBuilder) -> None:
         sa.Column("last_message_at", UtcDateTime()),
         *_timestamps(),
     )
-    t.index(conversations, "recent", "last_message_at")
+    t.index(conversations, "conv_recent", "last_message_at")
     messages = t.table(
         "chat_messages",
         sa.Column("id", id_type(), primary_key=True),
@@ -268,7 +270,7 @@ def _define(t: _TemplateBuilder) -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.CheckConstraint(sa.column("role").in_(CHAT_ROLES), name="role"),
     )
-    t.index(messages, "conv", "conversation_id", "created_at")
+    t.index(messages, "msg_conv", "conversation_id", "created_at")
 
     analytics = t.table(
         "career_analytics",
@@ -281,7 +283,7 @@ def _define(t: _TemplateBuilder) -> None:
         sa.UniqueConstraint("metric_date", "metric_type"),
         *json_checks("details"),
     )
-    t.index(analytics, "type", "metric_type", "metric_date")
+    t.index(analytics, "metric_type", "metric_type", "metric_date")
 
     progression = t.table(
         "skills_progression",
@@ -294,7 +296,7 @@ def _define(t: _TemplateBuilder) -> None:
         sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.CheckConstraint(sa.column("proficiency_level").between(1, 5), name="prof"),
     )
-    t.index(progression, "skill", "skill_name", "assessed_on")
+    t.index(progression, "progress_skill", "skill_name", "assessed_on")
 
     archive = t.table(
         "experiences_archive",
@@ -302,7 +304,7 @@ def _define(t: _TemplateBuilder) -> None:
         sa.Column("archived_at", UtcDateTime(), nullable=False),
         sa.Column("archive_reason", sa.String(100), nullable=False),
     )
-    t.index(archive, "archived", "archived_at")
+    t.index(archive, "archive_at", "archived_at")
 
     if t.version >= 2:
         drafts = t.table(
@@ -325,7 +327,7 @@ def _define(t: _TemplateBuilder) -> None:
             sa.CheckConstraint(sa.column("proficiency_level").between(0, 2), name="prof"),
             sa.CheckConstraint(sa.column("status").in_(("draft", "promoted")), name="status"),
         )
-        t.index(drafts, "code", "sub_competency_code")
+        t.index(drafts, "pert_code", "sub_competency_code")
 
     # The view reads a schema-less copy of the table: on SQLite a view in an attached file
     # may only name objects of that same file, unqualified.

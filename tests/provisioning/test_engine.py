@@ -232,3 +232,10 @@ def test_user_tables_cache_is_bounded(db: Database) -> None:
         db.tables_for(f"user_{index}")
     info = db.tables_cache_info()
     assert info.currsize == db.settings.tenant_cache_size  # type: ignore[attr-defined]
+
+
+def test_the_longest_username_provisions(db: Database) -> None:
+    longest = "u" + "x" * 29
+    assert Provisioner(db).provision(longest).outcome == "created"
+    assert verify_user(db, longest).clean
+    assert Provisioner(db).deprovision(longest).outcome == "dropped"

@@ -168,3 +168,26 @@ def test_shared_names_cannot_be_taken_by_a_user() -> None:
             if rest.endswith(f"_{tail}"):
                 candidate = rest[: -len(tail) - 1]
                 assert not is_valid_username(candidate), (name, candidate, tail)
+
+
+POSTGRES_MAX_IDENTIFIER_BYTES = 63
+
+
+@pytest.mark.parametrize("version", range(1, LATEST_TEMPLATE_VERSION + 1))
+def test_longest_username_fits_postgresql_for_every_relation_and_constraint(version: int) -> None:
+    """PostgreSQL cuts names at 63 bytes (SQLAlchemy refuses longer explicit index names)."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    tables = tenant_tables(LONGEST_USERNAME, version)
+    too_long = [
+        name
+        for name in all_object_names(tables)
+        if len(name.encode()) > POSTGRES_MAX_IDENTIFIER_BYTES and "_ck_" not in name
+    ]
+    assert too_long == []
+    dialect = postgresql.dialect()
+    for table in tables.tables.values():
+        CreateTable(table).compile(dialect=dialect)
+        for index in table.indexes:
+            CreateIndex(index).compile(dialect=dialect)

@@ -552,7 +552,7 @@ def test_catalog_query_oracle_branch() -> None:
 
     Oracle stores unquoted names upper-case; the engine's own names are lower-case.
     """
-    names = [f"pf_user_{MAX_USERNAME}_experiences", f"pf_user_{MAX_USERNAME}_skills_ix_name"]
+    names = [f"pf_user_{MAX_USERNAME}_experiences", f"pf_user_{MAX_USERNAME}_ix_skill_name"]
     conn = _OracleCatalogConnection({names[0].upper()})
     found = existing_objects(conn, names, schema=None)  # type: ignore[arg-type]
     assert found == {names[0]}

@@ -29,6 +29,6 @@ CREATE TABLE pf_user_{username}_pert_responses (
 	CONSTRAINT pf_user_{username}_pert_responses_ck_status CHECK (status IN ('draft', 'promoted'))
 );
 
-CREATE INDEX pf_user_{username}_experiences_ix_company ON pf_user_{username}_experiences (company);
+CREATE INDEX pf_user_{username}_ix_exp_company ON pf_user_{username}_experiences (company);
 
-CREATE INDEX pf_user_{username}_pert_responses_ix_code ON pf_user_{username}_pert_responses (sub_competency_code);
+CREATE INDEX pf_user_{username}_ix_pert_code ON pf_user_{username}_pert_responses (sub_competency_code);

@@ -19,4 +19,4 @@ CREATE TABLE pf_user_{username}_chat_conversations (
 	CONSTRAINT pf_user_{username}_chat_conversations_pk PRIMARY KEY (id)
 );
 
-CREATE INDEX pf_user_{username}_chat_conversations_ix_recent ON pf_user_{username}_chat_conversations (last_message_at);
+CREATE INDEX pf_user_{username}_ix_conv_recent ON pf_user_{username}_chat_conversations (last_message_at);

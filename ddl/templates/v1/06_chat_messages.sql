@@ -16,7 +16,7 @@ CREATE TABLE pf_user_{username}_chat_messages (
 	created_at TIMESTAMP NOT NULL,
 	CONSTRAINT pf_user_{username}_chat_messages_pk PRIMARY KEY (id),
 	CONSTRAINT pf_user_{username}_chat_messages_ck_role CHECK (role IN ('user', 'assistant', 'system')),
-	CONSTRAINT pf_user_{username}_chat_messages_fk_conversation_id FOREIGN KEY(conversation_id) REFERENCES pf_user_{username}_chat_conversations (id) ON DELETE CASCADE
+	CONSTRAINT pf_user_{username}_chat_messages_fk FOREIGN KEY(conversation_id) REFERENCES pf_user_{username}_chat_conversations (id) ON DELETE CASCADE
 );
 
-CREATE INDEX pf_user_{username}_chat_messages_ix_conv ON pf_user_{username}_chat_messages (conversation_id, created_at);
+CREATE INDEX pf_user_{username}_ix_msg_conv ON pf_user_{username}_chat_messages (conversation_id, created_at);

@@ -14,8 +14,8 @@ CREATE TABLE pf_user_{username}_career_analytics (
 	details CLOB,
 	created_at TIMESTAMP NOT NULL,
 	CONSTRAINT pf_user_{username}_career_analytics_pk PRIMARY KEY (id),
-	CONSTRAINT pf_user_{username}_career_analytics_uq_metric_date_metric_type UNIQUE (metric_date, metric_type),
+	CONSTRAINT pf_user_{username}_career_analytics_uq UNIQUE (metric_date, metric_type),
 	CONSTRAINT pf_user_{username}_career_analytics_ck_details_json CHECK (details IS JSON)
 );
 
-CREATE INDEX pf_user_{username}_career_analytics_ix_type ON pf_user_{username}_career_analytics (metric_type, metric_date);
+CREATE INDEX pf_user_{username}_ix_metric_type ON pf_user_{username}_career_analytics (metric_type, metric_date);

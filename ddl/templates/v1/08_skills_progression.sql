@@ -18,4 +18,4 @@ CREATE TABLE pf_user_{username}_skills_progression (
 	CONSTRAINT pf_user_{username}_skills_progression_ck_prof CHECK (proficiency_level BETWEEN 1 AND 5)
 );
 
-CREATE INDEX pf_user_{username}_skills_progression_ix_skill ON pf_user_{username}_skills_progression (skill_name, assessed_on);
+CREATE INDEX pf_user_{username}_ix_progress_skill ON pf_user_{username}_skills_progression (skill_name, assessed_on);

@@ -30,4 +30,4 @@ CREATE TABLE pf_user_{username}_experiences_archive (
 	CONSTRAINT pf_user_{username}_experiences_archive_ck_technologies_json CHECK (technologies IS JSON)
 );
 
-CREATE INDEX pf_user_{username}_experiences_archive_ix_archived ON pf_user_{username}_experiences_archive (archived_at);
+CREATE INDEX pf_user_{username}_ix_archive_at ON pf_user_{username}_experiences_archive (archived_at);

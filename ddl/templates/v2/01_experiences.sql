@@ -32,8 +32,8 @@ CREATE TABLE pf_user_{username}_experiences (
 	CONSTRAINT pf_user_{username}_experiences_ck_lvl CHECK (role_level IS NULL OR role_level IN ('entry', 'intermediate', 'senior', 'lead', 'manager', 'director', 'executive'))
 );
 
-CREATE INDEX pf_user_{username}_experiences_ix_company ON pf_user_{username}_experiences (company);
+CREATE INDEX pf_user_{username}_ix_exp_company ON pf_user_{username}_experiences (company);
 
-CREATE INDEX pf_user_{username}_experiences_ix_current ON pf_user_{username}_experiences (is_current);
+CREATE INDEX pf_user_{username}_ix_exp_current ON pf_user_{username}_experiences (is_current);
 
-CREATE INDEX pf_user_{username}_experiences_ix_dates ON pf_user_{username}_experiences (start_date, end_date);
+CREATE INDEX pf_user_{username}_ix_exp_dates ON pf_user_{username}_experiences (start_date, end_date);

@@ -21,9 +21,9 @@ CREATE TABLE pf_user_{username}_skills (
 	CONSTRAINT pf_user_{username}_skills_pk PRIMARY KEY (id),
 	CONSTRAINT pf_user_{username}_skills_ck_prof CHECK (proficiency_level BETWEEN 1 AND 5),
 	CONSTRAINT pf_user_{username}_skills_ck_years CHECK (years_experience >= 0),
-	CONSTRAINT pf_user_{username}_skills_fk_experience_id FOREIGN KEY(experience_id) REFERENCES pf_user_{username}_experiences (id) ON DELETE CASCADE
+	CONSTRAINT pf_user_{username}_skills_fk FOREIGN KEY(experience_id) REFERENCES pf_user_{username}_experiences (id) ON DELETE CASCADE
 );
 
-CREATE INDEX pf_user_{username}_skills_ix_exp ON pf_user_{username}_skills (experience_id);
+CREATE INDEX pf_user_{username}_ix_skill_exp ON pf_user_{username}_skills (experience_id);
 
-CREATE INDEX pf_user_{username}_skills_ix_name ON pf_user_{username}_skills (name);
+CREATE INDEX pf_user_{username}_ix_skill_name ON pf_user_{username}_skills (name);

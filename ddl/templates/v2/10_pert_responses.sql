@@ -27,4 +27,4 @@ CREATE TABLE pf_user_{username}_pert_responses (
 	CONSTRAINT pf_user_{username}_pert_responses_ck_status CHECK (status IN ('draft', 'promoted'))
 );
 
-CREATE INDEX pf_user_{username}_pert_responses_ix_code ON pf_user_{username}_pert_responses (sub_competency_code);
+CREATE INDEX pf_user_{username}_ix_pert_code ON pf_user_{username}_pert_responses (sub_competency_code);

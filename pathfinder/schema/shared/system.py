@@ -67,7 +67,7 @@ tenant_objects = sa.Table(
     ),
     sa.Column("object_name", sa.String(128), primary_key=True),
     sa.Column("object_type", sa.String(10), nullable=False),
-    # The template part the object implements: "experiences", "experiences_ix_dates", ...
+    # The template part the object implements: "experiences", "ix_exp_dates", ...
     sa.Column("template_part", sa.String(100), nullable=False),
     sa.Column("template_version", sa.Integer(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 from flask_jwt_extended import create_access_token, decode_token
 from sqlalchemy.engine import Connection, RowMapping
@@ -136,54 +137,59 @@ def register(
     enforce_password_policy(password, username=user, email=email)
     database = get_database()
     now = utcnow()
-    with database.transaction() as conn:
-        if not invited and not system_flag(conn, "self_registration_enabled"):
-            raise RegistrationClosed("Self-registration is disabled; ask for an invitation.")
-        resumed = _resumable_registration(conn, database, user, email, password)
-        if resumed is None:
-            taken = repo.username_or_email_taken(conn, user, email)
-            if taken:
-                raise AlreadyTaken(f"That {taken} is already registered.", field=taken)
-            user_id = new_id()
-            repo.insert_user(
-                conn,
-                {
-                    "id": user_id,
-                    "username": user,
-                    "email": email.strip(),
-                    "email_normalized": email.strip().casefold(),
-                    "email_verified": False,
-                    "password_hash": hasher().hash(password),
-                    "password_changed_at": now,
-                    "role": role,
-                    "account_status": "active",
-                    "first_name": first_name,
-                    "last_name": last_name,
-                    "mfa_enabled": False,
-                    "failed_login_count": 0,
-                    "total_logins": 0,
-                    "feature_group_id": feature_group_id,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-            field_secrets.create_first_key(conn, user_id)
-            audit.record(
-                conn,
-                "user_created",
-                actor={"user_id": user_id, "username": user, "role": role},
-                target_type="user",
-                target_id=user_id,
-                details={
-                    "via": via or ("invitation" if invited else "self_registration"),
-                    "role": role,
-                },
-                request_meta=meta.as_audit(),
-            )
-            if conn_hook is not None:
-                conn_hook(conn, user_id)
-        else:
-            user_id = resumed
+    try:
+        with database.transaction() as conn:
+            if not invited and not system_flag(conn, "self_registration_enabled"):
+                raise RegistrationClosed("Self-registration is disabled; ask for an invitation.")
+            resumed = _resumable_registration(conn, database, user, email, password)
+            if resumed is None:
+                taken = repo.username_or_email_taken(conn, user, email)
+                if taken:
+                    raise AlreadyTaken(f"That {taken} is already registered.", field=taken)
+                user_id = new_id()
+                repo.insert_user(
+                    conn,
+                    {
+                        "id": user_id,
+                        "username": user,
+                        "email": email.strip(),
+                        "email_normalized": email.strip().casefold(),
+                        "email_verified": False,
+                        "password_hash": hasher().hash(password),
+                        "password_changed_at": now,
+                        "role": role,
+                        "account_status": "active",
+                        "first_name": first_name,
+                        "last_name": last_name,
+                        "mfa_enabled": False,
+                        "failed_login_count": 0,
+                        "total_logins": 0,
+                        "feature_group_id": feature_group_id,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+                field_secrets.create_first_key(conn, user_id)
+                audit.record(
+                    conn,
+                    "user_created",
+                    actor={"user_id": user_id, "username": user, "role": role},
+                    target_type="user",
+                    target_id=user_id,
+                    details={
+                        "via": via or ("invitation" if invited else "self_registration"),
+                        "role": role,
+                    },
+                    request_meta=meta.as_audit(),
+                )
+                if conn_hook is not None:
+                    conn_hook(conn, user_id)
+            else:
+                user_id = resumed
+    except sa.exc.IntegrityError as exc:
+        # Two registrations of one name or address at the same moment: the loser's INSERT
+        # hits the unique constraint after the winner commits.
+        raise AlreadyTaken("That username or e-mail address is already registered.") from exc
     finish_provisioning(database, user, user_id)
     return user_id
 

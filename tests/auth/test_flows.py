@@ -349,3 +349,24 @@ def test_totp_codes_cannot_be_replayed(client: FlaskClient, auth: AuthActions) -
         "/api/v1/auth/login/mfa", json={"mfa_token": second["mfa_token"], "code": code}
     )
     assert replay.status_code == 401
+
+
+def test_concurrent_registrations_of_one_name_give_one_account(
+    app: Flask, auth: AuthActions, db: Database
+) -> None:
+    results: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def register(email: str) -> None:
+        with app.test_client() as own:
+            barrier.wait()
+            body = {"username": "twin", "email": email, "password": DEFAULT_PASSWORD}
+            results.append(own.post("/api/v1/auth/register", json=body).status_code)
+
+    threads = [threading.Thread(target=register, args=(f"twin{i}@example.com",)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results) == [201, 409]
+    assert catalog_objects(db, "twin") == expected_objects(db, "twin")

@@ -47,6 +47,8 @@ DEFAULTS: dict[str, Any] = {
     # production, text otherwise.
     "LOG_FORMAT": None,
     "LOG_LEVEL": "INFO",
+    # Characters per CPA PERT response; widely reported as 5,000, no official source pins it.
+    "CPA_RESPONSE_CHAR_LIMIT": 5000,
 }
 
 # Secrets production must set explicitly (no generated development value).

@@ -1,1 +1,2 @@
-"""Administration: roles now; invitations, groups, flags and user lifecycle join later."""
+"""Administration and the account lifecycle: users, roles, groups, invitations, deletion
+with cooling-off, and GDPR export."""

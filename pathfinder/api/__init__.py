@@ -9,17 +9,33 @@ API_PREFIX = "/api/v1"
 
 def init_app(app: Flask) -> None:
     """Register error handlers and every blueprint."""
+    from pathfinder import maintenance
+    from pathfinder.admin import account_routes
     from pathfinder.admin import routes as admin_routes
+    from pathfinder.analytics import routes as analytics_routes
     from pathfinder.api import errors, health
     from pathfinder.audit import routes as audit_routes
     from pathfinder.auth import routes as auth_routes
+    from pathfinder.career import routes as career_routes
+    from pathfinder.chat import routes as chat_routes
+    from pathfinder.cpa import routes as cpa_routes
+    from pathfinder.flags import routes as flags_routes
     from pathfinder.jobs import routes as jobs_routes
     from pathfinder.profile import routes as profile_routes
+    from pathfinder.reference import routes as reference_routes
 
     errors.init_app(app)
     app.register_blueprint(health.bp, url_prefix=API_PREFIX)
     app.register_blueprint(auth_routes.bp, url_prefix=f"{API_PREFIX}/auth")
     app.register_blueprint(profile_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(admin_routes.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(account_routes.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(flags_routes.bp, url_prefix=API_PREFIX)
+    maintenance.init_app(app)  # after the auth guard: it needs the caller's role
+    app.register_blueprint(chat_routes.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(analytics_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(jobs_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(audit_routes.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(career_routes.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(cpa_routes.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(reference_routes.bp, url_prefix=API_PREFIX)

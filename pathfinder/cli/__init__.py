@@ -12,8 +12,10 @@ from flask.cli import FlaskGroup
 
 def init_app(app: Flask) -> None:
     """Add every command group to ``app.cli``."""
+    from pathfinder.analytics.cli import analytics_group
     from pathfinder.cli import admin, database, ddl, jobs, keys, serve, tenants
     from pathfinder.cli import audit as audit_cli
+    from pathfinder.cli import flags as flags_cli
 
     app.cli.add_command(admin.admin_group)
     app.cli.add_command(serve.serve_command)
@@ -24,6 +26,8 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(tenants.tenants_group)
     app.cli.add_command(audit_cli.audit_group)
     app.cli.add_command(keys.keys_group)
+    app.cli.add_command(flags_cli.flags_group)
+    app.cli.add_command(analytics_group)
 
 
 def _create_app() -> Flask:

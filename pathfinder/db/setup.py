@@ -7,8 +7,12 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from pathfinder.chat.limits import seed_chat_flags
+from pathfinder.cpa.framework import seed_frameworks
 from pathfinder.db.database import Database
 from pathfinder.flags.system import seed_system_flags
+from pathfinder.jobs.retention import seed_retention_policies
+from pathfinder.reference.seed import seed_reference_data
 from pathfinder.schema.shared import SHARED_SCHEMA_VERSION, metadata
 from pathfinder.schema.shared.system import schema_meta, template_versions
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION
@@ -42,6 +46,10 @@ def init_database(db: Database) -> list[str]:
         created = [t.name for t in metadata.sorted_tables if t.name not in existing]
         _upsert_meta(conn, SHARED_VERSION_KEY, str(SHARED_SCHEMA_VERSION), now)
         seed_system_flags(conn)
+        seed_retention_policies(conn)
+        seed_chat_flags(conn)
+        seed_reference_data(conn)
+        seed_frameworks(conn)
         known = set(conn.execute(sa.select(template_versions.c.version)).scalars())
         for version in range(1, LATEST_TEMPLATE_VERSION + 1):
             if version not in known:

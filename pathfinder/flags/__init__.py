@@ -1,1 +1,1 @@
-"""Feature flags: system flags now; overrides, groups and rollout join with the admin work."""
+"""Feature flags: one evaluator (``evaluator``), system flags (``system``), the admin API."""

@@ -11,8 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
+from pathfinder.flags.evaluator import (
+    evaluator_for_connection,
+    evaluator_for_engine,
+    invalidate_on_commit,
+)
 from pathfinder.ids import new_id
 from pathfinder.schema.shared.flags import feature_flags
 
@@ -83,24 +88,41 @@ def seed_system_flags(conn: Connection) -> int:
             )
         )
         added += 1
+    if added:
+        invalidate_on_commit(conn)
     return added
 
 
 def system_flag(conn: Connection, key: str) -> Any:
-    """The current value of a system flag (its default when disabled or missing)."""
+    """The current value of a system flag (its built-in default when disabled or missing).
+
+    Read through the flag evaluator's per-process cache, so callers on hot paths (the auth
+    guard, registration, the maintenance check) cost no query while the cache is warm; a
+    change made through this package is seen at once in this process and within
+    ``FLAG_CACHE_SECONDS`` in others. System flags are platform-wide: no user or group
+    overrides apply to them.
+    """
     spec = SYSTEM_FLAG_KEYS[key]
-    row = conn.execute(
-        sa.select(feature_flags.c.default_value, feature_flags.c.enabled).where(
-            feature_flags.c.flag_key == key
-        )
-    ).first()
-    if row is None or not row.enabled:
+    evaluation = evaluator_for_connection(conn).one(key)
+    if evaluation is None or evaluation.reason == "disabled":
         return spec.default
-    return row.default_value
+    return evaluation.value
+
+
+def system_flag_from_engine(engine: Engine, key: str) -> Any:
+    """:func:`system_flag` without a connection: one is opened only when the cache is cold."""
+    spec = SYSTEM_FLAG_KEYS[key]
+    evaluation = evaluator_for_engine(engine).one(key)
+    if evaluation is None or evaluation.reason == "disabled":
+        return spec.default
+    return evaluation.value
 
 
 def set_system_flag(conn: Connection, key: str, value: Any) -> None:
-    """Set a system flag's value (admin API and tests); the caller audits the change."""
+    """Set a system flag's value (CLI, admin API, tests); the caller audits the change.
+
+    The evaluator cache of this process is invalidated when the transaction ends.
+    """
     if key not in SYSTEM_FLAG_KEYS:
         raise KeyError(key)
     conn.execute(
@@ -108,3 +130,4 @@ def set_system_flag(conn: Connection, key: str, value: Any) -> None:
         .where(feature_flags.c.flag_key == key)
         .values(default_value=value, updated_at=datetime.now(UTC))
     )
+    invalidate_on_commit(conn)

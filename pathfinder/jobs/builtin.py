@@ -15,7 +15,6 @@ from pathfinder.jobs.registry import JobContext, JobResult, job
 from pathfinder.provisioning import registry
 from pathfinder.provisioning.verify import verify_user
 from pathfinder.schema.shared.analytics import refresh_user_stats, user_stats
-from pathfinder.schema.shared.identity import user_sessions
 
 DAILY = {"trigger": "cron", "hour": 3, "minute": 0}
 HOURLY = {"trigger": "cron", "minute": 15}
@@ -27,35 +26,12 @@ HOURLY = {"trigger": "cron", "minute": 15}
     {"trigger": "cron", "hour": 2, "minute": 30},
 )
 def session_cleanup(ctx: JobContext) -> JobResult:
-    """Sessions are kept after they end so recent audit rows can point at them; then go."""
+    """The sessions retention on its own schedule (the same purge the policy applies)."""
+    from pathfinder.jobs.retention import purge_sessions
+
     days = int(ctx.app.config.get("SESSION_RETENTION_DAYS", 90))
     cutoff = ctx.now - timedelta(days=days)
-    batch = int(ctx.app.config.get("JOB_BATCH_SIZE", 1000))
-    total = 0
-    s = user_sessions.c
-    while True:
-        with ctx.db.transaction() as conn:
-            ids = (
-                conn.execute(
-                    sa.select(s.id)
-                    .where(
-                        sa.or_(
-                            s.expires_at < cutoff,
-                            sa.and_(s.revoked_at.is_not(None), s.revoked_at < cutoff),
-                        )
-                    )
-                    .limit(batch)
-                )
-                .scalars()
-                .all()
-            )
-            if not ids:
-                break
-            # Rows of one family point at each other (replaced_by): clear before deleting.
-            conn.execute(
-                user_sessions.update().where(s.replaced_by.in_(ids)).values(replaced_by=None)
-            )
-            total += conn.execute(user_sessions.delete().where(s.id.in_(ids))).rowcount
+    total = purge_sessions(ctx.db, cutoff, int(ctx.app.config.get("JOB_BATCH_SIZE", 1000)))
     return JobResult(total, {"cutoff": cutoff.isoformat()})
 
 
@@ -143,3 +119,107 @@ def key_rotation(ctx: JobContext) -> JobResult:
         details["error"] = f"{len(report.failures)} user(s) could not be rotated"
         return JobResult(len(report.rotations), details, failed=True)
     return JobResult(len(report.rotations), details)
+
+
+@job(
+    "retention",
+    "Apply pf_data_retention_policies: delete or archive rows older than each retention.",
+    {"trigger": "cron", "hour": 2, "minute": 0},
+    max_runtime_seconds=6 * 3600,
+)
+def retention(ctx: JobContext) -> JobResult:
+    from pathfinder.jobs.retention import apply_retention
+
+    with ctx.app.app_context():
+        report = apply_retention(ctx.db, ctx.now)
+    details: dict[str, object] = {"applied": report.applied, "skipped": report.skipped}
+    return JobResult(sum(report.applied.values()), details)
+
+
+@job(
+    "invitations",
+    "Send one reminder before an invitation expires; mark expired invitations.",
+    {"trigger": "cron", "minute": 20},
+)
+def invitations(ctx: JobContext) -> JobResult:
+    from pathfinder.admin.invitations import expire_invitations, send_invitation_reminders
+
+    with ctx.app.app_context():
+        reminded = send_invitation_reminders(ctx.db, ctx.now)
+        expired = expire_invitations(ctx.db, ctx.now)
+    return JobResult(reminded + expired, {"reminded": reminded, "expired": expired})
+
+
+@job(
+    "account_deletions",
+    "Delete accounts whose cooling-off has ended: tables, keys, profile, audit pseudonyms.",
+    {"trigger": "cron", "minute": 40},
+    max_runtime_seconds=2 * 3600,
+)
+def account_deletions(ctx: JobContext) -> JobResult:
+    from pathfinder.admin.deletion import process_due_deletions
+
+    with ctx.app.app_context():
+        deleted = process_due_deletions(ctx.db, ctx.now)
+    return JobResult(deleted, {"deleted": deleted})
+
+
+@job(
+    "summaries",
+    "Rebuild stale tier-2/3 summaries and compute the day's career metrics for every user.",
+    {"trigger": "cron", "hour": 3, "minute": 30},
+    max_runtime_seconds=6 * 3600,
+)
+def summaries(ctx: JobContext) -> JobResult:
+    from pathfinder.analytics.metrics import compute_all_career_metrics
+    from pathfinder.career.summary_service import rebuild_stale_summaries
+
+    rebuilt = 0
+    after: str | None = None
+    with ctx.app.app_context():
+        while True:
+            with ctx.db.transaction() as conn:
+                batch = registry.list_tenants(conn, states=["ready"], after=after, limit=500)
+            for record in batch:
+                rebuilt += int(
+                    bool(rebuild_stale_summaries(ctx.db, record.username, ctx.now.date()))
+                )
+            if len(batch) < 500:
+                break
+            after = batch[-1].username
+        metrics = compute_all_career_metrics(ctx.db, ctx.now.date())
+    details: dict[str, object] = {
+        "summaries_rebuilt": rebuilt,
+        "metric_users": metrics.users,
+        "metric_rows": metrics.rows,
+        "failures": dict(list(metrics.failures.items())[:50]),
+    }
+    if metrics.failures:
+        details["error"] = f"{len(metrics.failures)} user(s) failed computing metrics"
+        return JobResult(rebuilt + metrics.rows, details, failed=True)
+    return JobResult(rebuilt + metrics.rows, details)
+
+
+@job(
+    "analytics_rollup",
+    "Refresh user stats and count yesterday's usage events by type.",
+    {"trigger": "cron", "hour": 0, "minute": 30},
+)
+def analytics_rollup(ctx: JobContext) -> JobResult:
+    from pathfinder.analytics.overview import rollup_daily_events
+
+    yesterday = (ctx.now - timedelta(days=1)).date()
+    rollup = rollup_daily_events(ctx.db, yesterday)
+    return JobResult(rollup.total_events, rollup.as_json())
+
+
+@job(
+    "export_cleanup",
+    "Remove GDPR export files whose download link expired or was used.",
+    {"trigger": "cron", "minute": 50},
+)
+def export_cleanup(ctx: JobContext) -> JobResult:
+    from pathfinder.admin.export import purge_expired_exports
+
+    removed = purge_expired_exports(ctx.app.instance_path, ctx.now)
+    return JobResult(int(removed), {"removed": int(removed)})

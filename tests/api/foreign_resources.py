@@ -13,6 +13,9 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
+from tests.career import helpers as career
+from tests.cpa import factories as cpa
+
 # (client, the other user's auth headers, the other user's token answer) -> resource id
 ResourceFactory = Callable[[FlaskClient, dict[str, str], dict[str, Any]], str]
 
@@ -40,4 +43,13 @@ FOREIGN_RESOURCES: dict[str, ResourceFactory] = {
             },
         ).get_json()["id"]
     ),
+    "report_id": cpa.foreign_report,
+    "experience_id": cpa.foreign_experience,
+    "activity_id": cpa.foreign_activity,
+    "entry_id": cpa.foreign_time_entry,
+    "submission_id": cpa.foreign_submission,
+    "draft_id": cpa.foreign_draft,
+    "career_experience_id": career.foreign_experience,
+    "skill_id": career.foreign_skill,
+    "archive_id": career.foreign_archived,
 }

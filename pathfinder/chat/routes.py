@@ -1,0 +1,62 @@
+"""``/api/v1/me/chat/...``: parse, authorise, call the service, serialise. Nothing else."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from pathfinder.api.validation import parse_body, parse_query
+from pathfinder.auth.policy import requires
+from pathfinder.auth.routes import caller
+from pathfinder.chat import service
+from pathfinder.chat.schemas import (
+    ConversationCreate,
+    ConversationListQuery,
+    MessageCreate,
+    MessagesQuery,
+)
+
+bp = Blueprint("chat", __name__)
+
+
+@bp.post("/me/chat/conversations")
+@requires("user")
+def create_conversation() -> ResponseReturnValue:
+    """Start a conversation (title, optional context and model)."""
+    body = parse_body(ConversationCreate)
+    return jsonify(service.create_conversation(caller(), body)), 201
+
+
+@bp.get("/me/chat/conversations")
+@requires("user")
+def list_conversations() -> ResponseReturnValue:
+    """My conversations, most recently active first; ``q`` searches titles."""
+    query = parse_query(ConversationListQuery)
+    return jsonify(service.list_conversations(caller(), query)), 200
+
+
+@bp.get("/me/chat/conversations/<conversation_id>")
+@requires("user")
+def get_conversation(conversation_id: str) -> ResponseReturnValue:
+    """One of my conversations with a page of its messages, oldest first."""
+    query = parse_query(MessagesQuery)
+    return jsonify(service.get_conversation(caller(), conversation_id, query)), 200
+
+
+@bp.delete("/me/chat/conversations/<conversation_id>")
+@requires("user")
+def delete_conversation(conversation_id: str) -> ResponseReturnValue:
+    """Delete one of my conversations with its messages."""
+    service.delete_conversation(caller(), conversation_id)
+    return "", 204
+
+
+@bp.post("/me/chat/conversations/<conversation_id>/messages")
+@requires("user")
+def send_message(conversation_id: str) -> ResponseReturnValue:
+    """Send a message; the answer holds it, the assistant's reply and the token usage."""
+    principal = caller()
+    # Someone else's (or no) conversation is 404 whatever the body holds.
+    service.require_conversation(principal, conversation_id)
+    body = parse_body(MessageCreate)
+    return jsonify(service.send_message(principal, conversation_id, body)), 201

@@ -1,0 +1,7 @@
+"""CPA PER/PERT: experience reports that follow the real Practical Experience Requirement.
+
+Reference data (the versioned competency framework), report periods, experiences with
+versions, breakdown and time, the progress engine, submissions with a checksum and their
+JSON/PDF/DOCX exports, and per-user drafts. The rules and their sources are in
+``docs/cpa-pert.md``. Nothing here submits anything to CPA Canada or a provincial body.
+"""

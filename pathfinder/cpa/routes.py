@@ -1,0 +1,390 @@
+"""``/api/v1/cpa/...``: parse, authorise, call the service, serialise. Nothing else.
+
+Every route is the caller's own (``@requires("user")``): services only ever see the
+caller's rows, and another user's report, experience or submission answers 404. A route
+with a resource in its path checks that resource before reporting a bad body or query, so
+a request about something that is not yours is 404 whatever it carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Blueprint, Response, jsonify
+from flask.typing import ResponseReturnValue
+from pydantic import BaseModel
+
+from pathfinder.api.errors import Problem
+from pathfinder.api.validation import parse_body, parse_query
+from pathfinder.auth.policy import requires
+from pathfinder.auth.routes import caller
+from pathfinder.cpa import drafts, experiences, service, submissions, tracking
+from pathfinder.cpa.paging import PageQuery
+from pathfinder.cpa.schemas import (
+    ActivityCreate,
+    ActivityUpdate,
+    DraftCreate,
+    DraftListQuery,
+    DraftPromote,
+    DraftUpdate,
+    ExperienceCreate,
+    ExperienceReview,
+    ExperienceUpdate,
+    ExperienceVersionQuery,
+    ExportQuery,
+    FrameworkQuery,
+    MilestoneQuery,
+    ProgressQuery,
+    ReportCreate,
+    ReportUpdate,
+    RestoreRequest,
+    SubmissionCreate,
+    SubmissionStatusChange,
+    TimeEntryCreate,
+    TimeEntryUpdate,
+    VersionQuery,
+)
+
+bp = Blueprint("cpa", __name__)
+M = TypeVar("M", bound=BaseModel)
+
+
+def _checked(parse: Callable[[type[M]], M], model: type[M], exists: Callable[[], None]) -> M:
+    """Parse; when the input is bad, answer 404 first if the resource is not the caller's."""
+    try:
+        return parse(model)
+    except Problem as exc:
+        if exc.status in (400, 422):
+            exists()
+        raise
+
+
+def body_for(model: type[M], exists: Callable[[], None]) -> M:
+    return _checked(parse_body, model, exists)
+
+
+def query_for(model: type[M], exists: Callable[[], None]) -> M:
+    return _checked(parse_query, model, exists)
+
+
+# -- framework, progress, milestones -----------------------------------------------------------
+
+
+@bp.get("/cpa/framework")
+@requires("user")
+def get_framework() -> ResponseReturnValue:
+    """The competency framework (default: the one in force today)."""
+    query = parse_query(FrameworkQuery)
+    return jsonify(service.get_framework(query.version)), 200
+
+
+@bp.get("/cpa/progress")
+@requires("user")
+def get_progress() -> ResponseReturnValue:
+    """My progress toward the PER: duration, core/depth/breadth, enabling, deadlines."""
+    return jsonify(service.progress(caller(), parse_query(ProgressQuery))), 200
+
+
+@bp.get("/cpa/milestones")
+@requires("user")
+def list_milestones() -> ResponseReturnValue:
+    """When each competency first reached a level (self-assessed and reviewer-confirmed)."""
+    return jsonify(service.list_milestones(caller(), parse_query(MilestoneQuery))), 200
+
+
+# -- reports -----------------------------------------------------------------------------------
+
+
+@bp.get("/cpa/reports")
+@requires("user")
+def list_reports() -> ResponseReturnValue:
+    """My report periods in date order."""
+    return jsonify(service.list_reports(caller(), parse_query(PageQuery))), 200
+
+
+@bp.post("/cpa/reports")
+@requires("user")
+def create_report() -> ResponseReturnValue:
+    """A new report period (409 when it overlaps one of mine)."""
+    return jsonify(service.create_report(caller(), parse_body(ReportCreate))), 201
+
+
+@bp.get("/cpa/reports/<report_id>")
+@requires("user")
+def get_report(report_id: str) -> ResponseReturnValue:
+    return jsonify(service.get_report(caller(), report_id)), 200
+
+
+@bp.patch("/cpa/reports/<report_id>")
+@requires("user")
+def update_report(report_id: str) -> ResponseReturnValue:
+    """Change a report (``version`` required; 409 when stale)."""
+    principal = caller()
+    body = body_for(ReportUpdate, lambda: service.report_exists(principal, report_id))
+    return jsonify(service.update_report(principal, report_id, body)), 200
+
+
+@bp.delete("/cpa/reports/<report_id>")
+@requires("user")
+def delete_report(report_id: str) -> ResponseReturnValue:
+    """Delete a draft report (``?version=`` required)."""
+    principal = caller()
+    query = query_for(VersionQuery, lambda: service.report_exists(principal, report_id))
+    service.delete_report(principal, report_id, query.version)
+    return "", 204
+
+
+# -- experiences -------------------------------------------------------------------------------
+
+
+@bp.get("/cpa/reports/<report_id>/experiences")
+@requires("user")
+def list_experiences(report_id: str) -> ResponseReturnValue:
+    principal = caller()
+    query = query_for(PageQuery, lambda: service.report_exists(principal, report_id))
+    return jsonify(experiences.list_experiences(principal, report_id, query)), 200
+
+
+@bp.post("/cpa/reports/<report_id>/experiences")
+@requires("user")
+def create_experience(report_id: str) -> ResponseReturnValue:
+    principal = caller()
+    body = body_for(ExperienceCreate, lambda: service.report_exists(principal, report_id))
+    return jsonify(experiences.create_experience(principal, report_id, body)), 201
+
+
+@bp.get("/cpa/experiences/<experience_id>")
+@requires("user")
+def get_experience(experience_id: str) -> ResponseReturnValue:
+    return jsonify(experiences.get_experience(caller(), experience_id)), 200
+
+
+@bp.patch("/cpa/experiences/<experience_id>")
+@requires("user")
+def update_experience(experience_id: str) -> ResponseReturnValue:
+    """Edit: writes a new version (``version_number`` required; 409 when stale)."""
+    principal = caller()
+    body = body_for(
+        ExperienceUpdate, lambda: experiences.experience_exists(principal, experience_id)
+    )
+    return jsonify(experiences.update_experience(principal, experience_id, body)), 200
+
+
+@bp.delete("/cpa/experiences/<experience_id>")
+@requires("user")
+def delete_experience(experience_id: str) -> ResponseReturnValue:
+    principal = caller()
+    query = query_for(
+        ExperienceVersionQuery, lambda: experiences.experience_exists(principal, experience_id)
+    )
+    experiences.delete_experience(principal, experience_id, query.version_number)
+    return "", 204
+
+
+@bp.get("/cpa/experiences/<experience_id>/versions")
+@requires("user")
+def list_versions(experience_id: str) -> ResponseReturnValue:
+    principal = caller()
+    query = query_for(PageQuery, lambda: experiences.experience_exists(principal, experience_id))
+    return jsonify(experiences.list_versions(principal, experience_id, query)), 200
+
+
+@bp.post("/cpa/experiences/<experience_id>/restore")
+@requires("user")
+def restore_version(experience_id: str) -> ResponseReturnValue:
+    """Make this (older) version current again, as a new version."""
+    principal = caller()
+    body = body_for(RestoreRequest, lambda: experiences.experience_exists(principal, experience_id))
+    return jsonify(experiences.restore_version(principal, experience_id, body.version_number)), 201
+
+
+@bp.post("/cpa/experiences/<experience_id>/review")
+@requires("user")
+def review_experience(experience_id: str) -> ResponseReturnValue:
+    """Record the reviewer's assessment (kept apart from the self-assessed level)."""
+    principal = caller()
+    body = body_for(
+        ExperienceReview, lambda: experiences.experience_exists(principal, experience_id)
+    )
+    return jsonify(experiences.review_experience(principal, experience_id, body)), 200
+
+
+# -- activities and time -----------------------------------------------------------------------
+
+
+@bp.get("/cpa/experiences/<experience_id>/activities")
+@requires("user")
+def list_activities(experience_id: str) -> ResponseReturnValue:
+    principal = caller()
+    query = query_for(PageQuery, lambda: experiences.experience_exists(principal, experience_id))
+    return jsonify(tracking.list_activities(principal, experience_id, query)), 200
+
+
+@bp.post("/cpa/experiences/<experience_id>/activities")
+@requires("user")
+def create_activity(experience_id: str) -> ResponseReturnValue:
+    principal = caller()
+    body = body_for(ActivityCreate, lambda: experiences.experience_exists(principal, experience_id))
+    return jsonify(tracking.create_activity(principal, experience_id, body)), 201
+
+
+@bp.patch("/cpa/activities/<activity_id>")
+@requires("user")
+def update_activity(activity_id: str) -> ResponseReturnValue:
+    principal = caller()
+    body = body_for(ActivityUpdate, lambda: tracking.activity_exists(principal, activity_id))
+    return jsonify(tracking.update_activity(principal, activity_id, body)), 200
+
+
+@bp.delete("/cpa/activities/<activity_id>")
+@requires("user")
+def delete_activity(activity_id: str) -> ResponseReturnValue:
+    tracking.delete_activity(caller(), activity_id)
+    return "", 204
+
+
+@bp.get("/cpa/experiences/<experience_id>/time-entries")
+@requires("user")
+def list_time_entries(experience_id: str) -> ResponseReturnValue:
+    principal = caller()
+    query = query_for(PageQuery, lambda: experiences.experience_exists(principal, experience_id))
+    return jsonify(tracking.list_time_entries(principal, experience_id, query)), 200
+
+
+@bp.post("/cpa/experiences/<experience_id>/time-entries")
+@requires("user")
+def create_time_entry(experience_id: str) -> ResponseReturnValue:
+    principal = caller()
+    body = body_for(
+        TimeEntryCreate, lambda: experiences.experience_exists(principal, experience_id)
+    )
+    return jsonify(tracking.create_time_entry(principal, experience_id, body)), 201
+
+
+@bp.patch("/cpa/time-entries/<entry_id>")
+@requires("user")
+def update_time_entry(entry_id: str) -> ResponseReturnValue:
+    principal = caller()
+    body = body_for(TimeEntryUpdate, lambda: tracking.time_entry_exists(principal, entry_id))
+    return jsonify(tracking.update_time_entry(principal, entry_id, body)), 200
+
+
+@bp.delete("/cpa/time-entries/<entry_id>")
+@requires("user")
+def delete_time_entry(entry_id: str) -> ResponseReturnValue:
+    tracking.delete_time_entry(caller(), entry_id)
+    return "", 204
+
+
+# -- submissions -------------------------------------------------------------------------------
+
+
+@bp.get("/cpa/reports/<report_id>/submissions")
+@requires("user")
+def list_submissions(report_id: str) -> ResponseReturnValue:
+    principal = caller()
+    query = query_for(PageQuery, lambda: service.report_exists(principal, report_id))
+    return jsonify(submissions.list_submissions(principal, report_id, query)), 200
+
+
+@bp.post("/cpa/reports/<report_id>/submissions")
+@requires("user")
+def create_submission(report_id: str) -> ResponseReturnValue:
+    """Freeze the report into a submission with its SHA-256 (nothing is sent anywhere)."""
+    principal = caller()
+    body = body_for(SubmissionCreate, lambda: service.report_exists(principal, report_id))
+    return jsonify(submissions.create_submission(principal, report_id, body)), 201
+
+
+@bp.get("/cpa/submissions/<submission_id>")
+@requires("user")
+def get_submission(submission_id: str) -> ResponseReturnValue:
+    return jsonify(submissions.get_submission(caller(), submission_id)), 200
+
+
+@bp.delete("/cpa/submissions/<submission_id>")
+@requires("user")
+def delete_submission(submission_id: str) -> ResponseReturnValue:
+    """Delete a draft snapshot (a final submission is immutable: 409)."""
+    submissions.delete_submission(caller(), submission_id)
+    return "", 204
+
+
+@bp.post("/cpa/submissions/<submission_id>/status")
+@requires("user")
+def change_submission_status(submission_id: str) -> ResponseReturnValue:
+    """Record the review outcome the provincial body gave, or a withdrawal."""
+    principal = caller()
+    body = body_for(
+        SubmissionStatusChange, lambda: submissions.submission_exists(principal, submission_id)
+    )
+    return jsonify(submissions.change_status(principal, submission_id, body)), 200
+
+
+@bp.get("/cpa/submissions/<submission_id>/history")
+@requires("user")
+def list_submission_history(submission_id: str) -> ResponseReturnValue:
+    principal = caller()
+    query = query_for(PageQuery, lambda: submissions.submission_exists(principal, submission_id))
+    return jsonify(submissions.list_history(principal, submission_id, query)), 200
+
+
+@bp.get("/cpa/submissions/<submission_id>/export")
+@requires("user")
+def export_submission(submission_id: str) -> ResponseReturnValue:
+    """The submission as JSON (canonical payload and checksum), PDF or DOCX."""
+    principal = caller()
+    query = query_for(ExportQuery, lambda: submissions.submission_exists(principal, submission_id))
+    content, media_type, filename = submissions.export_submission(
+        principal, submission_id, query.format
+    )
+    response = Response(content, mimetype=media_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- drafts ------------------------------------------------------------------------------------
+
+
+@bp.get("/cpa/drafts")
+@requires("user")
+def list_drafts() -> ResponseReturnValue:
+    return jsonify(drafts.list_drafts(caller(), parse_query(DraftListQuery))), 200
+
+
+@bp.post("/cpa/drafts")
+@requires("user")
+def create_draft() -> ResponseReturnValue:
+    return jsonify(drafts.create_draft(caller(), parse_body(DraftCreate))), 201
+
+
+@bp.get("/cpa/drafts/<draft_id>")
+@requires("user")
+def get_draft(draft_id: str) -> ResponseReturnValue:
+    return jsonify(drafts.get_draft(caller(), draft_id)), 200
+
+
+@bp.patch("/cpa/drafts/<draft_id>")
+@requires("user")
+def update_draft(draft_id: str) -> ResponseReturnValue:
+    principal = caller()
+    body = body_for(DraftUpdate, lambda: drafts.draft_exists(principal, draft_id))
+    return jsonify(drafts.update_draft(principal, draft_id, body)), 200
+
+
+@bp.delete("/cpa/drafts/<draft_id>")
+@requires("user")
+def delete_draft(draft_id: str) -> ResponseReturnValue:
+    drafts.delete_draft(caller(), draft_id)
+    return "", 204
+
+
+@bp.post("/cpa/drafts/<draft_id>/promote")
+@requires("user")
+def promote_draft(draft_id: str) -> ResponseReturnValue:
+    """Copy a draft into a report as a new experience (all experience rules apply)."""
+    principal = caller()
+    body = body_for(DraftPromote, lambda: drafts.draft_exists(principal, draft_id))
+    return jsonify(drafts.promote_draft(principal, draft_id, body)), 201

@@ -1,0 +1,95 @@
+"""``/api/v1/me/flags`` and ``/api/v1/admin/flags/...``: parse, authorise, call, serialise."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+from flask.typing import ResponseReturnValue
+
+from pathfinder.api.validation import parse_body, parse_query
+from pathfinder.auth.policy import requires
+from pathfinder.auth.routes import caller
+from pathfinder.flags import service
+from pathfinder.flags.schemas import (
+    FlagCreate,
+    FlagListQuery,
+    FlagUpdate,
+    OverrideCreate,
+    OverrideListQuery,
+    OverrideUpdate,
+)
+
+bp = Blueprint("flags", __name__)
+
+
+@bp.get("/me/flags")
+@requires("user")
+def my_flags() -> ResponseReturnValue:
+    """Every flag's value for me, and why (override, group, rollout, default ...)."""
+    return jsonify(service.my_flags(caller())), 200
+
+
+@bp.get("/admin/flags")
+@requires("admin")
+def list_flags() -> ResponseReturnValue:
+    """Flag definitions, by key, a page at a time."""
+    return jsonify(service.list_flags(parse_query(FlagListQuery))), 200
+
+
+@bp.post("/admin/flags")
+@requires("admin")
+def create_flag() -> ResponseReturnValue:
+    """Define a new flag."""
+    return jsonify(service.create_flag(caller(), parse_body(FlagCreate))), 201
+
+
+@bp.get("/admin/flags/<flag_key>")
+@requires("admin")
+def get_flag(flag_key: str) -> ResponseReturnValue:
+    """One flag's definition."""
+    return jsonify(service.get_flag(flag_key)), 200
+
+
+@bp.patch("/admin/flags/<flag_key>")
+@requires("admin")
+def update_flag(flag_key: str) -> ResponseReturnValue:
+    """Change a flag (value, rollout, window, allowed values, on/off)."""
+    return jsonify(service.update_flag(caller(), flag_key, parse_body(FlagUpdate))), 200
+
+
+@bp.delete("/admin/flags/<flag_key>")
+@requires("admin")
+def delete_flag(flag_key: str) -> ResponseReturnValue:
+    """Delete a flag and its overrides (never a system flag)."""
+    service.delete_flag(caller(), flag_key)
+    return "", 204
+
+
+@bp.get("/admin/flags/<flag_key>/overrides")
+@requires("admin")
+def list_overrides(flag_key: str) -> ResponseReturnValue:
+    """A flag's user and group overrides."""
+    return jsonify(service.list_overrides(flag_key, parse_query(OverrideListQuery))), 200
+
+
+@bp.post("/admin/flags/<flag_key>/overrides")
+@requires("admin")
+def create_override(flag_key: str) -> ResponseReturnValue:
+    """Override a flag for one user or one group, with a reason and optional expiry."""
+    body = parse_body(OverrideCreate)
+    return jsonify(service.create_override(caller(), flag_key, body)), 201
+
+
+@bp.patch("/admin/flags/<flag_key>/overrides/<override_id>")
+@requires("admin")
+def update_override(flag_key: str, override_id: str) -> ResponseReturnValue:
+    """Change an override's value, reason or expiry."""
+    body = parse_body(OverrideUpdate)
+    return jsonify(service.update_override(caller(), flag_key, override_id, body)), 200
+
+
+@bp.delete("/admin/flags/<flag_key>/overrides/<override_id>")
+@requires("admin")
+def delete_override(flag_key: str, override_id: str) -> ResponseReturnValue:
+    """Remove an override."""
+    service.delete_override(caller(), flag_key, override_id)
+    return "", 204

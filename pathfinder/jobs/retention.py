@@ -1,0 +1,188 @@
+"""Data retention: the policies in ``pf_data_retention_policies`` and what applying them does.
+
+A policy names a *logical* table; this module maps each supported name to a handler written
+for that table. Nothing here turns a policy's text into an identifier, so an edited policy
+can at worst name a table no handler knows, which is reported and skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from pathfinder.db import Database
+from pathfinder.ids import new_id
+from pathfinder.provisioning import registry
+from pathfinder.schema.shared.analytics import user_analytics
+from pathfinder.schema.shared.identity import user_sessions
+from pathfinder.schema.shared.reference import data_retention_policies
+from pathfinder.schema.shared.security import audit_log
+
+
+@dataclass(frozen=True)
+class DefaultPolicy:
+    key: str
+    table: str
+    age_column: str
+    days: int
+    action: str
+    archive_table: str | None
+    active: bool = True
+
+
+DEFAULT_POLICIES = (
+    DefaultPolicy("sessions", "pf_user_sessions", "expires_at", 90, "delete", None),
+    DefaultPolicy("analytics_events", "pf_user_analytics", "created_at", 730, "delete", None),
+    # Seven years, archived not deleted: rows stay in the hash chain.
+    DefaultPolicy("audit_log", "pf_audit_log", "created_at", 2555, "archive", "pf_audit_log"),
+    DefaultPolicy("experiences", "experiences", "end_date", 3650, "archive", "experiences_archive"),
+)
+
+
+def seed_retention_policies(conn: Connection) -> int:
+    """Insert the default policies that are missing (never overwrite an admin's edit)."""
+    existing = set(conn.execute(sa.select(data_retention_policies.c.policy_key)).scalars())
+    now = datetime.now(UTC)
+    added = 0
+    for policy in DEFAULT_POLICIES:
+        if policy.key in existing:
+            continue
+        conn.execute(
+            data_retention_policies.insert().values(
+                id=new_id(),
+                policy_key=policy.key,
+                table_pattern=policy.table,
+                age_column=policy.age_column,
+                retention_days=policy.days,
+                action=policy.action,
+                archive_table=policy.archive_table,
+                is_active=policy.active,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        added += 1
+    return added
+
+
+Handler = Callable[[Database, datetime, int], int]
+
+
+def purge_sessions(db: Database, cutoff: datetime, batch: int) -> int:
+    """Delete sessions that expired, or were revoked, before ``cutoff``.
+
+    Ended sessions are kept a while so recent audit rows can point at them; then they go.
+    """
+    s = user_sessions.c
+    ended_before = sa.or_(
+        s.expires_at < cutoff, sa.and_(s.revoked_at.is_not(None), s.revoked_at < cutoff)
+    )
+    total = 0
+    while True:
+        with db.transaction() as conn:
+            ids = conn.execute(sa.select(s.id).where(ended_before).limit(batch)).scalars().all()
+            if not ids:
+                return total
+            # Rows of one family point at each other (replaced_by): clear before deleting.
+            conn.execute(
+                user_sessions.update().where(s.replaced_by.in_(ids)).values(replaced_by=None)
+            )
+            total += conn.execute(user_sessions.delete().where(s.id.in_(ids))).rowcount
+
+
+def _delete_analytics(db: Database, cutoff: datetime, batch: int) -> int:
+    """Delete old usage events in batches.
+
+    On Oracle the table is interval-partitioned by day, where dropping whole partitions is
+    the cheap way; a DBA can schedule ``ALTER TABLE pf_user_analytics DROP PARTITION FOR
+    (...) UPDATE GLOBAL INDEXES`` instead (docs/operations.md). Row deletion is correct on
+    every back-end, so it is what the job does.
+    """
+    a = user_analytics.c
+    total = 0
+    while True:
+        with db.transaction() as conn:
+            ids = (
+                conn.execute(sa.select(a.id).where(a.created_at < cutoff).limit(batch))
+                .scalars()
+                .all()
+            )
+            if not ids:
+                return total
+            total += conn.execute(user_analytics.delete().where(a.id.in_(ids))).rowcount
+
+
+def _keep_audit(db: Database, cutoff: datetime, batch: int) -> int:
+    """Archive-only: audit rows are never deleted (they are links of the hash chain).
+
+    Returns how many rows are older than the retention, for the run record; exporting them
+    to cold storage is an operator's step (docs/operations.md).
+    """
+    with db.transaction() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(audit_log.c.created_at < cutoff)
+            ).scalar_one()
+        )
+
+
+def _archive_experiences(db: Database, cutoff: datetime, batch: int) -> int:
+    from pathfinder.career.archive import archive_experiences
+
+    moved = 0
+    after: str | None = None
+    while True:
+        with db.transaction() as conn:
+            users = registry.list_tenants(conn, states=["ready"], after=after, limit=batch)
+        for record in users:
+            moved += archive_experiences(db, record.username, cutoff.date())
+        if len(users) < batch:
+            return moved
+        after = users[-1].username
+
+
+HANDLERS: dict[str, Handler] = {
+    "pf_user_sessions": purge_sessions,
+    "pf_user_analytics": _delete_analytics,
+    "pf_audit_log": _keep_audit,
+    "experiences": _archive_experiences,
+}
+
+
+@dataclass
+class RetentionReport:
+    applied: dict[str, int]
+    skipped: dict[str, str]
+
+
+def apply_retention(db: Database, now: datetime, *, batch: int = 500) -> RetentionReport:
+    """Apply every active policy once; record ``last_run`` for each one applied."""
+    with db.transaction() as conn:
+        policies = (
+            conn.execute(
+                sa.select(data_retention_policies).where(
+                    data_retention_policies.c.is_active.is_(True)
+                )
+            )
+            .mappings()
+            .all()
+        )
+    report = RetentionReport({}, {})
+    for policy in policies:
+        handler = HANDLERS.get(policy["table_pattern"])
+        if handler is None:
+            report.skipped[policy["policy_key"]] = f"no handler for {policy['table_pattern']!r}"
+            continue
+        cutoff = now - timedelta(days=int(policy["retention_days"]))
+        report.applied[policy["policy_key"]] = handler(db, cutoff, batch)
+        with db.transaction() as conn:
+            conn.execute(
+                data_retention_policies.update()
+                .where(data_retention_policies.c.id == policy["id"])
+                .values(last_run=now, updated_at=now)
+            )
+    return report

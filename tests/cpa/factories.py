@@ -1,0 +1,127 @@
+"""Building CPA resources through the HTTP API, for the CPA tests and the route matrix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.testing import FlaskClient
+
+API = "/api/v1/cpa"
+
+CHALLENGE = "The client’s revenue contracts had variable consideration — a first for me."
+ACTIONS = "I read IFRS 15, built a schedule of 40 contracts and proposed journal entries."
+RESULTS = "The manager accepted my entries; revenue moved by $120k between quarters."
+LESSONS = "I learned to document judgments early, and to ask for contracts sooner."
+
+
+def report_body(start: str, end: str, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "route": "EVR",
+        "employer_name": "Example Manufacturing Ltd.",
+        "position_title": "Staff accountant",
+        "period_start": start,
+        "period_end": end,
+    }
+    body.update(overrides)
+    return body
+
+
+def experience_body(code: str, start: str, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "sub_competency_code": code,
+        "experience_title": f"Work on {code}",
+        "experience_start_date": start,
+        "proficiency_level": 1,
+        "challenge": CHALLENGE,
+        "actions": ACTIONS,
+        "results": RESULTS,
+        "lessons_learned": LESSONS,
+    }
+    body.update(overrides)
+    return body
+
+
+def create_report(
+    client: FlaskClient, headers: dict[str, str], start: str, end: str, **overrides: Any
+) -> dict[str, Any]:
+    response = client.post(
+        f"{API}/reports", headers=headers, json=report_body(start, end, **overrides)
+    )
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+def create_experience(
+    client: FlaskClient,
+    headers: dict[str, str],
+    report_id: str,
+    code: str,
+    start: str,
+    **overrides: Any,
+) -> dict[str, Any]:
+    response = client.post(
+        f"{API}/reports/{report_id}/experiences",
+        headers=headers,
+        json=experience_body(code, start, **overrides),
+    )
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+# -- the route matrix's factories: another user's resources, each in its own period --------
+
+
+def foreign_report(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
+    return str(create_report(client, headers, "2001-01-01", "2001-06-30")["id"])
+
+
+def foreign_experience(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
+    report = create_report(client, headers, "2003-01-01", "2003-06-30")
+    return str(create_experience(client, headers, report["id"], "FR1", "2003-02-01")["id"])
+
+
+def foreign_activity(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
+    report = create_report(client, headers, "2005-01-01", "2005-06-30")
+    experience = create_experience(client, headers, report["id"], "FR2", "2005-02-01")
+    response = client.post(
+        f"{API}/experiences/{experience['id']}/activities",
+        headers=headers,
+        json={"activity_type": "analysis"},
+    )
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])
+
+
+def foreign_time_entry(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
+    report = create_report(client, headers, "2007-01-01", "2007-06-30")
+    experience = create_experience(client, headers, report["id"], "MA1", "2007-02-01")
+    response = client.post(
+        f"{API}/experiences/{experience['id']}/time-entries",
+        headers=headers,
+        json={"entry_date": "2007-02-02", "hours": 3},
+    )
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])
+
+
+def foreign_submission(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
+    report = create_report(client, headers, "2009-01-01", "2009-06-30")
+    create_experience(client, headers, report["id"], "TX1", "2009-02-01")
+    version = client.get(f"{API}/reports/{report['id']}", headers=headers).get_json()["version"]
+    response = client.post(
+        f"{API}/reports/{report['id']}/submissions",
+        headers=headers,
+        json={"submission_type": "draft", "version": version},
+    )
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])
+
+
+def foreign_draft(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
+    response = client.post(
+        f"{API}/drafts",
+        headers=headers,
+        json={"sub_competency_code": "SG1", "proficiency_level": 1, "challenge": "x"},
+    )
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])

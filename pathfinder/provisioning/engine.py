@@ -22,7 +22,13 @@ from pathfinder.db.database import Database
 from pathfinder.provisioning import registry
 from pathfinder.provisioning.catalog import existing_objects
 from pathfinder.provisioning.locks import remove_lock_file, tenant_lock
-from pathfinder.provisioning.plan import Step, drop_statement, migration_steps, provision_steps
+from pathfinder.provisioning.plan import (
+    Step,
+    cached_provision_steps,
+    drop_statement,
+    migration_steps,
+    provision_steps,
+)
 from pathfinder.schema.naming import normalize_username
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, tenant_tables
 
@@ -30,6 +36,14 @@ from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, tenant_tables
 # tests pass a hook that fails or kills the process at a chosen step.
 StepHook = Callable[[str, Step], None]
 Outcome = Literal["created", "already_ready", "migrated", "up_to_date", "dropped", "absent"]
+
+
+class _AlreadyReady(Exception):
+    """Raised inside the claim when another worker finished the user first."""
+
+    def __init__(self, template_version: int | None) -> None:
+        super().__init__("already ready")
+        self.template_version = template_version
 
 
 class ProvisioningError(RuntimeError):
@@ -79,22 +93,31 @@ class Provisioner:
         older ``version`` is for staging upgrades and for tests of ``migrate``.
         """
         user = normalize_username(username)
-        self._ensure_registry_row(user)
         with tenant_lock(self.db, user, wait_seconds=self.wait_seconds):
-            record = self._record(user)
-            if record.state == "ready":
-                return Result(user, "already_ready", record.template_version, 0)
-            if record.state == "deprovisioning":
-                raise ProvisioningError(
-                    user, "a deprovisioning is unfinished; run deprovision again to finish it"
-                )
-            with self.db.transaction() as conn:
+            steps = cached_provision_steps(
+                user, version, schema=self.db.tenant_schema, dialect=self.db.engine.dialect
+            )
+
+            def claim(conn: Connection) -> None:
+                record = registry.get_tenant(conn, user)
+                if record is not None and record.state == "ready":
+                    raise _AlreadyReady(record.template_version)
+                if record is not None and record.state == "deprovisioning":
+                    raise ProvisioningError(
+                        user, "a deprovisioning is unfinished; run deprovision again to finish it"
+                    )
+                registry.ensure_tenant_row(conn, user)
                 registry.set_state(conn, user, "creating", count_attempt=True)
-            tables = tenant_tables(user, version, schema=self.db.tenant_schema)
-            steps = provision_steps(tables)
-            ran = self._run_steps(user, steps, on_error_state="failed")
-            with self.db.transaction() as conn:
+
+            def finish(conn: Connection) -> None:
                 registry.set_state(conn, user, "ready", template_version=version)
+
+            try:
+                ran = self._run_steps(
+                    user, steps, on_error_state="failed", start=claim, finish=finish
+                )
+            except _AlreadyReady as done:
+                return Result(user, "already_ready", done.template_version, 0)
             return Result(user, "created", version, ran)
 
     def deprovision(self, username: str) -> Result:
@@ -127,9 +150,11 @@ class Provisioner:
             steps = migration_steps(
                 user, record.template_version, target, schema=self.db.tenant_schema
             )
-            ran = self._run_steps(user, steps, on_error_state="ready")
-            with self.db.transaction() as conn:
+
+            def finish(conn: Connection) -> None:
                 registry.set_state(conn, user, "ready", template_version=target)
+
+            ran = self._run_steps(user, steps, on_error_state="ready", finish=finish)
             return Result(user, "migrated", target, ran)
 
     def pending_migrations(
@@ -167,13 +192,6 @@ class Provisioner:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _ensure_registry_row(self, user: str) -> None:
-        try:
-            with self.db.transaction() as conn:
-                registry.ensure_tenant_row(conn, user)
-        except sa.exc.IntegrityError:
-            pass  # a concurrent provision of the same user inserted it first
-
     def _record(self, user: str) -> registry.TenantRecord:
         with self.db.transaction() as conn:
             record = registry.get_tenant(conn, user)
@@ -186,22 +204,53 @@ class Provisioner:
         with self.db.connect() as conn, self.db.attached(conn, user, create=create):
             yield conn
 
-    def _run_steps(self, user: str, steps: list[Step], *, on_error_state: str) -> int:
-        """Run ``steps`` in order; record a failure in the registry and re-raise.
+    def _run_steps(
+        self,
+        user: str,
+        steps: list[Step],
+        *,
+        on_error_state: str,
+        finish: Callable[[Connection], None],
+        start: Callable[[Connection], None] | None = None,
+    ) -> int:
+        """Run ``steps`` in order, then ``finish`` (the registry's new state); on failure
+        record it in the registry and re-raise.
 
-        Where DDL is transactional (SQLite, PostgreSQL) all steps share one transaction, so a
-        failure leaves nothing behind; on Oracle each statement commits by itself and every
-        step is its own unit, resumed by the next run.
+        Where DDL is transactional (SQLite, PostgreSQL) the steps and ``finish`` share one
+        transaction, so a failure leaves nothing behind and success commits once; on Oracle
+        each statement commits by itself and every step is its own unit, resumed by the
+        next run.
         """
         try:
             with self._work_connection(user, create=True) as conn:
                 if self.commit_each_step:
-                    return sum(self._apply_committed(conn, user, step) for step in steps)
+                    if start is not None:
+                        with conn.begin():
+                            start(conn)
+                    ran = sum(self._apply_committed(conn, user, step) for step in steps)
+                    with conn.begin():
+                        finish(conn)
+                    return ran
                 with conn.begin():
-                    return self.apply_steps(conn, user, steps)
+                    # Claim, DDL, registry and new state commit together: one transaction.
+                    if start is not None:
+                        start(conn)
+                    ran = self.apply_steps(conn, user, steps)
+                    finish(conn)
+                    return ran
+        except (_AlreadyReady, ProvisioningError):
+            raise
         except Exception as exc:
             with self.db.transaction() as conn:
-                registry.set_state(conn, user, on_error_state, error=_describe(exc))
+                # The claim may have rolled back with the DDL: the row must exist to say so.
+                registry.ensure_tenant_row(conn, user)
+                registry.set_state(
+                    conn,
+                    user,
+                    on_error_state,
+                    error=_describe(exc),
+                    count_attempt=start is not None and not self.commit_each_step,
+                )
             raise ProvisioningError(user, _describe(exc)) from exc
 
     def apply_steps(self, conn: Connection, user: str, steps: list[Step]) -> int:
@@ -221,7 +270,7 @@ class Provisioner:
             exists = step.object_name in present if step.registers_object else step.exists(conn)
             if not exists:
                 self._hook("before", step)
-                conn.execute(step.ddl)
+                step.run(conn)
                 ran += 1
                 self._hook("after", step)
             if step.registers_object and step.object_name not in registered:
@@ -246,7 +295,7 @@ class Provisioner:
                 present = step.exists(conn)
             if not present:
                 self._hook("before", step)
-                conn.execute(step.ddl)
+                step.run(conn)
         if not present:
             self._hook("after", step)
         if step.registers_object:

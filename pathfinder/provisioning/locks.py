@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from pathfinder.db.database import Database
 from pathfinder.schema.shared.system import tenant_locks
@@ -42,7 +43,8 @@ def tenant_lock(db: Database, username: str, *, wait_seconds: float) -> Iterator
 
 @contextmanager
 def _row_lock(db: Database, username: str, wait_seconds: float) -> Iterator[None]:
-    _ensure_lock_row(db, username)
+    if db.dialect_name != "postgresql":
+        _ensure_lock_row(db, username)
     with db.engine.connect() as conn:
         with conn.begin():
             if db.dialect_name == "postgresql":
@@ -50,6 +52,13 @@ def _row_lock(db: Database, username: str, wait_seconds: float) -> Iterator[None
                     sa.select(
                         sa.func.set_config("lock_timeout", f"{int(wait_seconds * 1000)}", True)
                     )
+                )
+                # One round trip instead of SELECT + INSERT in transactions of their own; a
+                # concurrent insert of the same row waits for ours, then does nothing.
+                conn.execute(
+                    postgresql.insert(tenant_locks)
+                    .values(username=username)
+                    .on_conflict_do_nothing(index_elements=[tenant_locks.c.username])
                 )
             query = sa.select(tenant_locks.c.username).where(tenant_locks.c.username == username)
             if db.dialect_name == "oracle":

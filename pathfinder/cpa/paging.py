@@ -1,64 +1,32 @@
-"""Keyset pagination for the CPA lists: ``limit`` (1-100) and an opaque ``cursor``.
-
-A cursor is the sort key of the last item of the previous page, base64url-encoded JSON, so
-a page never skips or repeats rows when others are inserted meanwhile (an offset would).
-"""
+"""The CPA lists' paging: 20 items by default, string sort keys, on the shared keyset
+pagination of :mod:`pathfinder.api.pagination`."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import Field
 
-from pathfinder.api.validation import RequestModel
-from pathfinder.cpa.errors import invalid
+from pathfinder.api import pagination
+from pathfinder.api.pagination import MAX_PAGE_SIZE, encode_cursor
+from pathfinder.api.pagination import split_page as paginate
 
-T = TypeVar("T")
-MAX_LIMIT = 100
+__all__ = ["PageQuery", "decode_cursor", "encode_cursor", "page_body", "paginate"]
+
 DEFAULT_LIMIT = 20
 
 
-class PageQuery(RequestModel):
-    """``?limit=&cursor=`` of every CPA list."""
+class PageQuery(pagination.PageQuery):
+    """``?limit=&cursor=`` of every CPA list (shorter default page: reports are long)."""
 
-    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(default=None, max_length=400)
-
-
-def encode_cursor(*values: str) -> str:
-    raw = json.dumps(list(values), separators=(",", ":")).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_PAGE_SIZE)
 
 
 def decode_cursor(cursor: str | None, arity: int) -> tuple[str, ...] | None:
     """The key values of ``cursor``, or None without one; 422 when it is not ours."""
     if cursor is None:
         return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        values = None
-    if (
-        not isinstance(values, list)
-        or len(values) != arity
-        or not all(isinstance(v, str) for v in values)
-    ):
-        raise invalid("cursor", "not a cursor returned by this list")
-    return tuple(values)
-
-
-def paginate(
-    rows: Sequence[T], limit: int, key: Callable[[T], tuple[str, ...]]
-) -> tuple[list[T], str | None]:
-    """The page (``rows`` fetched with ``limit + 1``) and the next cursor, if any."""
-    page = list(rows[:limit])
-    more = len(rows) > limit
-    return page, (encode_cursor(*key(page[-1])) if more and page else None)
+    return tuple(pagination.decode_cursor(cursor, arity, kinds=(str,)))
 
 
 def page_body(items: list[Any], next_cursor: str | None, limit: int) -> dict[str, Any]:

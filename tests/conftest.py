@@ -79,6 +79,8 @@ def make_app(database_url: str, instance_path: Path, **overrides: Any) -> Flask:
         "DATABASE_URL": database_url,
         "INSTANCE_PATH": str(instance_path),
         "PROVISIONING_WAIT_SECONDS": 30,
+        # Every answer and parsed request is checked against its route's contract.
+        "CHECK_CONTRACTS": True,
         # Cheap argon2 parameters: the suite hashes hundreds of passwords.
         "PASSWORD_HASH_PROFILE": "fast",
         # Limits high enough for flows; tests of the limiter set their own.

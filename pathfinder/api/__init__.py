@@ -13,7 +13,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.admin import account_routes
     from pathfinder.admin import routes as admin_routes
     from pathfinder.analytics import routes as analytics_routes
-    from pathfinder.api import errors, health
+    from pathfinder.api import errors, health, openapi
     from pathfinder.audit import routes as audit_routes
     from pathfinder.auth import routes as auth_routes
     from pathfinder.career import routes as career_routes
@@ -39,3 +39,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(career_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(cpa_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(reference_routes.bp, url_prefix=API_PREFIX)
+    openapi.init_app(app, url_prefix=API_PREFIX)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from pathfinder.api.contract import ResponseModel, contract
 from pathfinder.auth.policy import public
 from pathfinder.db import get_database
 from pathfinder.db.setup import database_status
@@ -14,8 +17,40 @@ from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION
 bp = Blueprint("health", __name__)
 
 
+class DatabaseState(ResponseModel):
+    dialect: str
+    reachable: bool
+    initialised: bool
+
+
+class CodeVersions(ResponseModel):
+    """The schema versions this code expects (compare with the database's)."""
+
+    shared_schema_version: int
+    template_version: int
+
+
+class Health(ResponseModel):
+    status: Literal["ok", "degraded"]
+    database: DatabaseState
+    shared_schema_version: int | None
+    template_version: int | None
+    code: CodeVersions
+
+
+class ReadinessChecks(ResponseModel):
+    database: bool
+    key_provider: bool
+
+
+class Readiness(ResponseModel):
+    status: Literal["ready", "not_ready"]
+    checks: ReadinessChecks
+
+
 @bp.get("/health")
 @public
+@contract(responses={200: Health, 503: Health}, tags=("health",))
 def health() -> ResponseReturnValue:
     """Report liveness and the database's state; 503 when the database does not answer.
 
@@ -42,6 +77,7 @@ def health() -> ResponseReturnValue:
 
 @bp.get("/ready")
 @public
+@contract(responses={200: Readiness, 503: Readiness}, tags=("health",))
 def ready() -> ResponseReturnValue:
     """Readiness: the database answers with an initialised schema and the key provider works.
 

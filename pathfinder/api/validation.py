@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from flask import request
+from flask import current_app, request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from pathfinder.api.contract import contract_of
 from pathfinder.api.errors import Problem
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,8 +38,21 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     return errors
 
 
+def _check_declared(kind: str, model: type[BaseModel]) -> None:
+    """With ``CHECK_CONTRACTS``: the model parsed must be the one the route documents."""
+    if not current_app.config.get("CHECK_CONTRACTS"):
+        return
+    declared = contract_of(current_app.view_functions.get(request.endpoint or ""))
+    if declared is not None and getattr(declared, kind) is not model:
+        raise AssertionError(
+            f"{request.endpoint} parses its {kind} as {model.__name__} but its contract "
+            f"declares {getattr(declared, kind)!r}"
+        )
+
+
 def parse_body(model: type[M]) -> M:
     """The JSON body as ``model``; 400 when it is not a JSON object, 422 when invalid."""
+    _check_declared("body", model)
     data: Any = request.get_json(silent=True)
     if data is None and request.content_length in (None, 0) and not request.data:
         data = {}
@@ -58,6 +72,7 @@ def parse_body(model: type[M]) -> M:
 
 def parse_query(model: type[M]) -> M:
     """The query string as ``model`` (repeated keys become lists); 422 when invalid."""
+    _check_declared("query", model)
     data: dict[str, Any] = {}
     for key in request.args:
         values = request.args.getlist(key)

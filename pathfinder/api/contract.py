@@ -1,0 +1,167 @@
+"""Each route declares its contract once: query and body models, and one model per answer.
+
+``@contract(...)`` is the single place a view states what it accepts and returns. The
+OpenAPI document (:mod:`pathfinder.api.openapi`) is generated from these declarations by
+spectree; :func:`pathfinder.api.validation.parse_body` refuses to parse with a model other
+than the declared one; and with ``CHECK_CONTRACTS`` on (the test suite turns it on) every
+answer is checked against its declared model, so the whole suite doubles as a contract test.
+
+Request validation stays ours (``parse_body``/``parse_query``: problem+json with field
+paths), so spectree runs with ``skip_validation``: it documents, it does not intercept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from spectree import Response as SpecResponse
+from spectree import SpecTree
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+CONTRACT_ATTRIBUTE = "_pathfinder_contract"
+
+
+class ResponseModel(BaseModel):
+    """Base of every response body: a field the model does not declare is a contract break."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(ResponseModel):
+    field: str = Field(description="Dotted path of the offending field, e.g. `items.0.title`.")
+    message: str
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457 problem details; extension members (``errors``, ``retry_after``...) allowed."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="`urn:pathfinder:problem:<slug>` or `about:blank`.")
+    title: str
+    status: int = Field(ge=400, le=599)
+    detail: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class Page(ResponseModel, Generic[T]):
+    """One page of a keyset-paginated list; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Media:
+    """A non-JSON answer (a PDF, a DOCX, a zip): only its media type is declared."""
+
+    media_type: str
+    description: str = ""
+
+
+ResponseSpec = type[BaseModel] | Media | None
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What one view accepts and answers; ``responses`` maps success statuses to bodies."""
+
+    query: type[BaseModel] | None
+    body: type[BaseModel] | None
+    responses: Mapping[int, ResponseSpec] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+
+_COMPONENT_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_component_owners: dict[str, type[BaseModel]] = {}
+
+
+def component_name(model: type[BaseModel]) -> str:
+    """A model's name in ``components/schemas``; two different models may not share one.
+
+    ``Page[ExperienceOut]`` becomes ``Page_ExperienceOut``. A clash fails at import time,
+    not as one schema silently replacing another in the document.
+    """
+    name = _COMPONENT_NAME.sub("_", model.__name__).strip("_")
+    owner = _component_owners.setdefault(name, model)
+    if owner is not model:
+        raise RuntimeError(
+            f"two models are named {name!r} in the API contract: "
+            f"{owner.__module__}.{owner.__qualname__} and {model.__module__}.{model.__qualname__}"
+        )
+    return name
+
+
+def nested_component_name(parent: str, child: str) -> str:
+    """``Health.DatabaseState``: a nested model under its parent (``child`` may be the
+    ``{model}`` placeholder of a ``$ref`` template, so it is not rewritten)."""
+    return f"{parent}.{child}"
+
+
+spec = SpecTree(
+    "flask",
+    mode="strict",
+    annotations=False,
+    title="Pathfinder API",
+    version="1",
+    description=(
+        "Career data kept in per-user tables. Every error is RFC 9457 "
+        "`application/problem+json`. Authenticate with `Authorization: Bearer <access token>` "
+        "from `POST /api/v1/auth/login`."
+    ),
+    naming_strategy=component_name,
+    nested_naming_strategy=nested_component_name,
+    validation_error_model=ProblemDocument,
+)
+
+
+def contract(
+    *,
+    query: type[BaseModel] | None = None,
+    body: type[BaseModel] | None = None,
+    responses: Mapping[int, ResponseSpec],
+    tags: tuple[str, ...] = (),
+) -> Callable[[F], F]:
+    """Declare a view's query model, body model and success answers (status -> model).
+
+    ``None`` as a response means "no body" (204); :class:`Media` a non-JSON body. Errors
+    need no declaration: every operation documents problem+json for any 4xx/5xx; declare an
+    error status only when its body is not a problem (``/health``'s 503).
+    """
+    if not responses or not any(status < 400 for status in responses):
+        raise ValueError("declare the success answers; problem+json errors need no declaration")
+    declared = Contract(query=query, body=body, responses=dict(responses), tags=tags)
+    spec_models: dict[str, Any] = {}
+    for status, answer in responses.items():
+        spec_models[f"HTTP_{status}"] = answer if isinstance(answer, type) else None
+
+    def decorate(view: F) -> F:
+        # spectree registers the models and records them as attributes of the wrapper it
+        # returns; the generator reads only those attributes. The view itself is kept, with
+        # the attributes copied over, so no request pays for a wrapper that validates nothing
+        # and rebuilds every response.
+        documented = spec.validate(
+            query=query,
+            json=body,
+            resp=SpecResponse(**spec_models),
+            tags=tags,
+            skip_validation=True,
+        )(view)
+        for name, value in vars(documented).items():
+            if name != "__wrapped__":
+                setattr(view, name, value)
+        setattr(view, CONTRACT_ATTRIBUTE, declared)
+        return view
+
+    return decorate
+
+
+def contract_of(view: Callable[..., Any] | None) -> Contract | None:
+    """The declared contract of a view function, or None when it has none."""
+    return getattr(view, CONTRACT_ATTRIBUTE, None)

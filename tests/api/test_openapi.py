@@ -1,0 +1,212 @@
+"""The OpenAPI document covers every route, its docs page works offline, contracts bite.
+
+Response bodies are checked against the document by the whole suite (``CHECK_CONTRACTS`` in
+``tests/conftest.py``) and by the fuzzing run (``tests/api/test_fuzz.py``); this module
+checks the document itself and that a broken contract is caught.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask, Response, jsonify
+from flask.testing import FlaskClient
+from pydantic import BaseModel
+
+from pathfinder.api.contract import Media, ResponseModel, contract
+from pathfinder.api.openapi import (
+    ContractViolation,
+    check_response,
+    document_of,
+    documented_views,
+    openapi_path,
+)
+from pathfinder.api.validation import RequestModel, parse_body
+from pathfinder.auth.policy import policy_of, public
+
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        for value in node.values():
+            found.extend(_refs(value))
+        return found
+    if isinstance(node, list):
+        return [ref for item in node for ref in _refs(item)]
+    return []
+
+
+def test_every_reference_resolves(app: Flask) -> None:
+    document = document_of(app)
+    schemas = document["components"]["schemas"]
+    unresolved = {
+        ref for ref in _refs(document) if ref.removeprefix("#/components/schemas/") not in schemas
+    }
+    assert unresolved == set()
+
+
+def test_operations_state_who_may_call_them(app: Flask) -> None:
+    document = document_of(app)
+    views = documented_views(app)
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            policy = policy_of(views[(path, method)])
+            assert policy is not None
+            if policy.public:
+                assert operation["security"] == [], f"{method} {path}"
+            else:
+                assert operation["security"] == [{"bearerAuth": []}], f"{method} {path}"
+                assert operation["x-pathfinder-role"] == policy.role
+            default = operation["responses"]["default"]
+            assert "application/problem+json" in default["content"]
+
+
+def test_operation_ids_are_unique(app: Flask) -> None:
+    document = document_of(app)
+    ids = [op["operationId"] for ops in document["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+
+
+def test_the_document_is_served(client: FlaskClient) -> None:
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["openapi"].startswith("3.1")
+    assert "/api/v1/me/experiences" in body["paths"]
+
+
+def test_docs_page_uses_packaged_assets_only(client: FlaskClient) -> None:
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    assert "http://" not in text and "https://" not in text and "//cdn" not in text
+    for asset in ("swagger-ui.css", "swagger-ui-bundle.js", "init.js"):
+        assert f"docs/{asset}" in text
+        served = client.get(f"/api/v1/docs/{asset}")
+        assert served.status_code == 200, asset
+        assert len(served.get_data()) > 100
+    bundle = client.get("/api/v1/docs/swagger-ui-bundle.js").get_data(as_text=True)
+    assert "SwaggerUIBundle" in bundle
+
+
+def test_docs_serve_nothing_outside_the_allow_list(client: FlaskClient) -> None:
+    for name in ("index.html", "..%2Fpyproject.toml", "oauth2-redirect.html"):
+        response = client.get(f"/api/v1/docs/{name}")
+        assert response.status_code == 404
+        assert response.mimetype == "application/problem+json"
+
+
+def test_openapi_path_converts_rule_arguments(app: Flask) -> None:
+    rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
+    rule = rules["/api/v1/me/experiences/<career_experience_id>"]
+    assert openapi_path(rule) == "/api/v1/me/experiences/{career_experience_id}"
+
+
+# -- the contract check bites ------------------------------------------------------------------
+
+
+class _Thing(ResponseModel):
+    id: str
+    size: int
+
+
+class _ThingBody(RequestModel):
+    name: str
+
+
+class _OtherBody(RequestModel):
+    title: str
+
+
+@contract(body=_ThingBody, responses={201: _Thing, 204: None, 200: Media("application/pdf")})
+def _view() -> None:
+    """A view used only to hold a contract."""
+
+
+def _json(body: Any, status: int) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def test_a_matching_answer_passes(app: Flask) -> None:
+    with app.test_request_context():
+        check_response(_view, _json({"id": "a", "size": 1}, 201))
+        check_response(_view, Response(b"%PDF-1.7", mimetype="application/pdf"))
+        check_response(_view, Response(b"", status=204))
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        ({"id": "a", "size": 1, "secret": "x"}, 201, "does not match"),
+        ({"id": "a"}, 201, "does not match"),
+        ({"id": "a", "size": "big"}, 201, "does not match"),
+        ({"id": "a", "size": 1}, 202, "not declared"),
+    ],
+)
+def test_a_breaking_answer_is_caught(app: Flask, body: Any, status: int, reason: str) -> None:
+    with app.test_request_context(), pytest.raises(ContractViolation, match=reason):
+        check_response(_view, _json(body, status))
+
+
+def test_errors_must_be_problems(app: Flask) -> None:
+    with app.test_request_context():
+        with pytest.raises(ContractViolation, match="problem"):
+            check_response(_view, _json({"error": "nope"}, 404))
+        problem = Response(
+            b'{"type": "about:blank", "title": "Not Found", "status": 404}',
+            status=404,
+            mimetype="application/problem+json",
+        )
+        check_response(_view, problem)
+        with pytest.raises(ContractViolation, match="declared"):
+            check_response(_view, Response(b"x", status=204))
+        with pytest.raises(ContractViolation, match="application/pdf"):
+            check_response(_view, Response(b"{}", status=200, mimetype="application/json"))
+
+
+def test_a_route_parsing_another_model_than_declared_fails(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    @app.post("/api/v1/contract-probe")
+    @public
+    @contract(body=_ThingBody, responses={200: _Thing})
+    def probe() -> Any:
+        parse_body(_OtherBody)
+        return {"id": "x", "size": 1}
+
+    response = app.test_client().post("/api/v1/contract-probe", json={"title": "t"})
+    assert response.status_code == 500
+    assert "parses its body as _OtherBody but its contract declares" in caplog.text
+
+
+def test_a_route_answering_outside_its_contract_fails(app: Flask) -> None:
+    @app.get("/api/v1/contract-probe")
+    @public
+    @contract(responses={200: _Thing})
+    def probe() -> Any:
+        return {"id": "x", "size": 1, "leak": "password-hash"}
+
+    with pytest.raises(ContractViolation, match="leak"):
+        app.test_client().get("/api/v1/contract-probe")
+
+
+def test_models_with_one_name_clash_loudly() -> None:
+    from pathfinder.api.contract import component_name
+
+    class Clash(BaseModel):
+        a: int
+
+    first = Clash
+    component_name(first)
+
+    class Clash(BaseModel):  # type: ignore[no-redef]  # noqa: F811 - the point of the test
+        b: int
+
+    with pytest.raises(RuntimeError, match="two models"):
+        component_name(Clash)

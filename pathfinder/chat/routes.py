@@ -5,10 +5,17 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from pathfinder.api.contract import contract
 from pathfinder.api.validation import parse_body, parse_query
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller
 from pathfinder.chat import service
+from pathfinder.chat.responses import (
+    ChatConversationDetail,
+    ChatConversationOpened,
+    ChatConversationPage,
+    ChatExchange,
+)
 from pathfinder.chat.schemas import (
     ConversationCreate,
     ConversationListQuery,
@@ -21,6 +28,7 @@ bp = Blueprint("chat", __name__)
 
 @bp.post("/me/chat/conversations")
 @requires("user")
+@contract(body=ConversationCreate, responses={201: ChatConversationOpened}, tags=("chat",))
 def create_conversation() -> ResponseReturnValue:
     """Start a conversation (title, optional context and model)."""
     body = parse_body(ConversationCreate)
@@ -29,6 +37,7 @@ def create_conversation() -> ResponseReturnValue:
 
 @bp.get("/me/chat/conversations")
 @requires("user")
+@contract(query=ConversationListQuery, responses={200: ChatConversationPage}, tags=("chat",))
 def list_conversations() -> ResponseReturnValue:
     """My conversations, most recently active first; ``q`` searches titles."""
     query = parse_query(ConversationListQuery)
@@ -37,6 +46,7 @@ def list_conversations() -> ResponseReturnValue:
 
 @bp.get("/me/chat/conversations/<conversation_id>")
 @requires("user")
+@contract(query=MessagesQuery, responses={200: ChatConversationDetail}, tags=("chat",))
 def get_conversation(conversation_id: str) -> ResponseReturnValue:
     """One of my conversations with a page of its messages, oldest first."""
     query = parse_query(MessagesQuery)
@@ -45,6 +55,7 @@ def get_conversation(conversation_id: str) -> ResponseReturnValue:
 
 @bp.delete("/me/chat/conversations/<conversation_id>")
 @requires("user")
+@contract(responses={204: None}, tags=("chat",))
 def delete_conversation(conversation_id: str) -> ResponseReturnValue:
     """Delete one of my conversations with its messages."""
     service.delete_conversation(caller(), conversation_id)
@@ -53,6 +64,7 @@ def delete_conversation(conversation_id: str) -> ResponseReturnValue:
 
 @bp.post("/me/chat/conversations/<conversation_id>/messages")
 @requires("user")
+@contract(body=MessageCreate, responses={201: ChatExchange}, tags=("chat",))
 def send_message(conversation_id: str) -> ResponseReturnValue:
     """Send a message; the answer holds it, the assistant's reply and the token usage."""
     principal = caller()

@@ -334,3 +334,25 @@ class Client:
 
     def close(self) -> None:
         self.conn.close()
+
+
+# -- bench data -------------------------------------------------------------------------------
+
+TECHNOLOGIES = ["Python", "PostgreSQL", "Kubernetes", "SQL", "Power BI", "Excel", "Go", "React"]
+
+
+def experience_body(n: int) -> dict[str, Any]:
+    """A realistic role (the shape ``bench/summaries.py`` uses): ~400-character description."""
+    start = dt.date(1990, 1, 1) + dt.timedelta(days=200 * (n % 50))
+    return {
+        "title": f"Role {n}",
+        "company": f"Company {n % 7}",
+        "industry": ["Finance", "Technology", "Health"][n % 3],
+        "role_level": ["intermediate", "senior", "manager"][n % 3],
+        "start_date": start.isoformat(),
+        "end_date": (start + dt.timedelta(days=400)).isoformat(),
+        "description": "Led month-end close and built reporting in Power BI. " * 8,
+        "key_achievements": [f"Achievement {i} of role {n}" for i in range(4)],
+        "technologies": TECHNOLOGIES[n % 4 : n % 4 + 4],
+        "team_size": n % 12,
+    }

@@ -11,10 +11,18 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from pathfinder.api.contract import contract
 from pathfinder.api.validation import parse_body, parse_query
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller
 from pathfinder.reference import service
+from pathfinder.reference.responses import (
+    RefCareerPath,
+    RefCareerPathPage,
+    RefSkill,
+    RefSkillCategoryList,
+    RefSkillPage,
+)
 from pathfinder.reference.schemas import (
     CareerPathCreate,
     CareerPathQuery,
@@ -29,6 +37,7 @@ bp = Blueprint("reference", __name__)
 
 @bp.get("/ref/skills")
 @requires("user")
+@contract(query=SkillCatalogQuery, responses={200: RefSkillPage}, tags=("reference",))
 def list_skills() -> ResponseReturnValue:
     """Search the skills catalogue (``q`` in names and aliases, ``category``); paginated."""
     return jsonify(service.list_skills(parse_query(SkillCatalogQuery))), 200
@@ -36,6 +45,7 @@ def list_skills() -> ResponseReturnValue:
 
 @bp.get("/ref/skills/categories")
 @requires("user")
+@contract(responses={200: RefSkillCategoryList}, tags=("reference",))
 def list_skill_categories() -> ResponseReturnValue:
     """Catalogue categories with the number of active skills in each."""
     return jsonify(service.list_categories()), 200
@@ -43,6 +53,7 @@ def list_skill_categories() -> ResponseReturnValue:
 
 @bp.post("/ref/skills")
 @requires("admin")
+@contract(body=SkillCatalogCreate, responses={201: RefSkill}, tags=("reference",))
 def create_skill() -> ResponseReturnValue:
     """Add a catalogue entry; its name and aliases must not belong to another entry."""
     return jsonify(service.create_skill(caller(), parse_body(SkillCatalogCreate))), 201
@@ -50,6 +61,7 @@ def create_skill() -> ResponseReturnValue:
 
 @bp.patch("/ref/skills/<ref_skill_id>")
 @requires("admin")
+@contract(body=SkillCatalogUpdate, responses={200: RefSkill}, tags=("reference",))
 def update_skill(ref_skill_id: str) -> ResponseReturnValue:
     """Change a catalogue entry (deactivate with ``is_active: false``)."""
     body = parse_body(SkillCatalogUpdate)
@@ -58,6 +70,7 @@ def update_skill(ref_skill_id: str) -> ResponseReturnValue:
 
 @bp.delete("/ref/skills/<ref_skill_id>")
 @requires("admin")
+@contract(responses={204: None}, tags=("reference",))
 def delete_skill(ref_skill_id: str) -> ResponseReturnValue:
     """Remove a catalogue entry."""
     service.delete_skill(caller(), ref_skill_id)
@@ -66,6 +79,7 @@ def delete_skill(ref_skill_id: str) -> ResponseReturnValue:
 
 @bp.get("/ref/career-paths")
 @requires("user")
+@contract(query=CareerPathQuery, responses={200: RefCareerPathPage}, tags=("reference",))
 def list_career_paths() -> ResponseReturnValue:
     """Career paths with their ordered stages (``q`` search, ``key`` for one); paginated."""
     return jsonify(service.list_career_paths(parse_query(CareerPathQuery))), 200
@@ -73,6 +87,7 @@ def list_career_paths() -> ResponseReturnValue:
 
 @bp.post("/ref/career-paths")
 @requires("admin")
+@contract(body=CareerPathCreate, responses={201: RefCareerPath}, tags=("reference",))
 def create_career_path() -> ResponseReturnValue:
     """Add a career path."""
     return jsonify(service.create_career_path(caller(), parse_body(CareerPathCreate))), 201
@@ -80,6 +95,7 @@ def create_career_path() -> ResponseReturnValue:
 
 @bp.patch("/ref/career-paths/<career_path_id>")
 @requires("admin")
+@contract(body=CareerPathUpdate, responses={200: RefCareerPath}, tags=("reference",))
 def update_career_path(career_path_id: str) -> ResponseReturnValue:
     """Change a career path."""
     body = parse_body(CareerPathUpdate)
@@ -88,6 +104,7 @@ def update_career_path(career_path_id: str) -> ResponseReturnValue:
 
 @bp.delete("/ref/career-paths/<career_path_id>")
 @requires("admin")
+@contract(responses={204: None}, tags=("reference",))
 def delete_career_path(career_path_id: str) -> ResponseReturnValue:
     """Remove a career path."""
     service.delete_career_path(caller(), career_path_id)

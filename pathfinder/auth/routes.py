@@ -5,12 +5,26 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from pathfinder.api.contract import contract
 from pathfinder.api.errors import NotFound
 from pathfinder.api.ratelimit import rate_limited
 from pathfinder.api.validation import parse_body
 from pathfinder.auth import mfa, password, service
 from pathfinder.auth.policy import public, requires
 from pathfinder.auth.principal import Principal, current_principal
+from pathfinder.auth.responses import (
+    AuthEmailVerified,
+    AuthLoginResult,
+    AuthMfaDisabled,
+    AuthMfaEnabled,
+    AuthMfaEnrolment,
+    AuthPasswordChanged,
+    AuthRecoveryCodes,
+    AuthResetRequested,
+    AuthSessionList,
+    AuthTokens,
+    AuthVerificationSent,
+)
 from pathfinder.auth.schemas import (
     ChangePasswordRequest,
     CodeRequest,
@@ -42,6 +56,7 @@ def caller() -> Principal:
 
 @bp.post("/register")
 @public
+@contract(body=RegisterRequest, responses={201: AuthTokens}, tags=("auth",))
 @rate_limited("RATELIMIT_REGISTER")
 def register() -> ResponseReturnValue:
     """Create an account (self-registration flag, or an invitation token) and sign in."""
@@ -65,6 +80,7 @@ def register() -> ResponseReturnValue:
 
 @bp.post("/login")
 @public
+@contract(body=LoginRequest, responses={200: AuthLoginResult}, tags=("auth",))
 @rate_limited("RATELIMIT_LOGIN")
 def login() -> ResponseReturnValue:
     """Password login; answers tokens, or ``mfa_required`` with a short-lived MFA token."""
@@ -75,6 +91,7 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/login/mfa")
 @public
+@contract(body=MfaLoginRequest, responses={200: AuthTokens}, tags=("auth",))
 @rate_limited("RATELIMIT_LOGIN")
 def login_mfa() -> ResponseReturnValue:
     """Second login step: a TOTP code or a recovery code with the MFA token."""
@@ -85,6 +102,7 @@ def login_mfa() -> ResponseReturnValue:
 
 @bp.post("/refresh")
 @public
+@contract(body=RefreshRequest, responses={200: AuthTokens}, tags=("auth",))
 @rate_limited("RATELIMIT_REFRESH")
 def refresh() -> ResponseReturnValue:
     """Swap a refresh token for a new pair; the old one stops working."""
@@ -94,6 +112,7 @@ def refresh() -> ResponseReturnValue:
 
 @bp.post("/logout")
 @requires("user")
+@contract(responses={204: None}, tags=("auth",))
 def logout() -> ResponseReturnValue:
     """End the current session."""
     principal = caller()
@@ -103,6 +122,7 @@ def logout() -> ResponseReturnValue:
 
 @bp.get("/sessions")
 @requires("user")
+@contract(responses={200: AuthSessionList}, tags=("auth",))
 def sessions() -> ResponseReturnValue:
     """My live sessions (one per signed-in device)."""
     return jsonify({"items": service.list_sessions(caller())}), 200
@@ -110,6 +130,7 @@ def sessions() -> ResponseReturnValue:
 
 @bp.delete("/sessions/<session_id>")
 @requires("user")
+@contract(responses={204: None}, tags=("auth",))
 def revoke_session(session_id: str) -> ResponseReturnValue:
     """End one of my sessions (someone else's is 404, as if it did not exist)."""
     if not service.revoke_session(caller(), session_id, request_meta()):
@@ -119,6 +140,7 @@ def revoke_session(session_id: str) -> ResponseReturnValue:
 
 @bp.post("/mfa/enroll")
 @requires("user")
+@contract(responses={201: AuthMfaEnrolment}, tags=("auth",))
 def mfa_enroll() -> ResponseReturnValue:
     """Start TOTP enrolment: the secret and otpauth URI are shown this once."""
     enrolment = mfa.start_enrolment(caller())
@@ -127,6 +149,7 @@ def mfa_enroll() -> ResponseReturnValue:
 
 @bp.post("/mfa/confirm")
 @requires("user")
+@contract(body=CodeRequest, responses={200: AuthMfaEnabled}, tags=("auth",))
 def mfa_confirm() -> ResponseReturnValue:
     """Confirm enrolment with a code; returns the recovery codes (shown once)."""
     body = parse_body(CodeRequest)
@@ -136,6 +159,7 @@ def mfa_confirm() -> ResponseReturnValue:
 
 @bp.post("/mfa/disable")
 @requires("user")
+@contract(body=MfaDisableRequest, responses={200: AuthMfaDisabled}, tags=("auth",))
 def mfa_disable() -> ResponseReturnValue:
     """Turn MFA off (password and a current code required)."""
     body = parse_body(MfaDisableRequest)
@@ -145,6 +169,7 @@ def mfa_disable() -> ResponseReturnValue:
 
 @bp.post("/mfa/recovery-codes")
 @requires("user")
+@contract(body=CodeRequest, responses={200: AuthRecoveryCodes}, tags=("auth",))
 def mfa_recovery_codes() -> ResponseReturnValue:
     """Replace my recovery codes (a current TOTP code required)."""
     body = parse_body(CodeRequest)
@@ -155,6 +180,7 @@ def mfa_recovery_codes() -> ResponseReturnValue:
 
 @bp.post("/password/change")
 @requires("user")
+@contract(body=ChangePasswordRequest, responses={200: AuthPasswordChanged}, tags=("auth",))
 def change_password() -> ResponseReturnValue:
     """Change my password; my other sessions end."""
     body = parse_body(ChangePasswordRequest)
@@ -166,6 +192,7 @@ def change_password() -> ResponseReturnValue:
 
 @bp.post("/password/forgot")
 @public
+@contract(body=ForgotPasswordRequest, responses={202: AuthResetRequested}, tags=("auth",))
 @rate_limited("RATELIMIT_PASSWORD_RESET")
 def forgot_password() -> ResponseReturnValue:
     """E-mail a reset link when the address is known; the answer is the same either way."""
@@ -176,6 +203,7 @@ def forgot_password() -> ResponseReturnValue:
 
 @bp.post("/password/reset")
 @public
+@contract(body=ResetPasswordRequest, responses={204: None}, tags=("auth",))
 @rate_limited("RATELIMIT_PASSWORD_RESET")
 def reset_password() -> ResponseReturnValue:
     """Set a new password with a reset token; every session ends."""
@@ -186,6 +214,7 @@ def reset_password() -> ResponseReturnValue:
 
 @bp.post("/email/verification")
 @requires("user")
+@contract(responses={200: AuthVerificationSent, 202: AuthVerificationSent}, tags=("auth",))
 def request_email_verification() -> ResponseReturnValue:
     """E-mail me a verification link."""
     sent = password.request_email_verification(caller(), request_meta())
@@ -194,6 +223,7 @@ def request_email_verification() -> ResponseReturnValue:
 
 @bp.post("/email/verify")
 @public
+@contract(body=TokenRequest, responses={200: AuthEmailVerified}, tags=("auth",))
 @rate_limited("RATELIMIT_PASSWORD_RESET")
 def verify_email() -> ResponseReturnValue:
     """Confirm an e-mail address with its token."""

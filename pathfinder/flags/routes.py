@@ -5,10 +5,18 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from pathfinder.api.contract import contract
 from pathfinder.api.validation import parse_body, parse_query
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller
 from pathfinder.flags import service
+from pathfinder.flags.responses import (
+    Flag,
+    FlagEvaluations,
+    FlagOverride,
+    FlagOverridePage,
+    FlagPage,
+)
 from pathfinder.flags.schemas import (
     FlagCreate,
     FlagListQuery,
@@ -23,6 +31,7 @@ bp = Blueprint("flags", __name__)
 
 @bp.get("/me/flags")
 @requires("user")
+@contract(responses={200: FlagEvaluations}, tags=("flags",))
 def my_flags() -> ResponseReturnValue:
     """Every flag's value for me, and why (override, group, rollout, default ...)."""
     return jsonify(service.my_flags(caller())), 200
@@ -30,6 +39,7 @@ def my_flags() -> ResponseReturnValue:
 
 @bp.get("/admin/flags")
 @requires("admin")
+@contract(query=FlagListQuery, responses={200: FlagPage}, tags=("flags",))
 def list_flags() -> ResponseReturnValue:
     """Flag definitions, by key, a page at a time."""
     return jsonify(service.list_flags(parse_query(FlagListQuery))), 200
@@ -37,6 +47,7 @@ def list_flags() -> ResponseReturnValue:
 
 @bp.post("/admin/flags")
 @requires("admin")
+@contract(body=FlagCreate, responses={201: Flag}, tags=("flags",))
 def create_flag() -> ResponseReturnValue:
     """Define a new flag."""
     return jsonify(service.create_flag(caller(), parse_body(FlagCreate))), 201
@@ -44,6 +55,7 @@ def create_flag() -> ResponseReturnValue:
 
 @bp.get("/admin/flags/<flag_key>")
 @requires("admin")
+@contract(responses={200: Flag}, tags=("flags",))
 def get_flag(flag_key: str) -> ResponseReturnValue:
     """One flag's definition."""
     return jsonify(service.get_flag(flag_key)), 200
@@ -51,6 +63,7 @@ def get_flag(flag_key: str) -> ResponseReturnValue:
 
 @bp.patch("/admin/flags/<flag_key>")
 @requires("admin")
+@contract(body=FlagUpdate, responses={200: Flag}, tags=("flags",))
 def update_flag(flag_key: str) -> ResponseReturnValue:
     """Change a flag (value, rollout, window, allowed values, on/off)."""
     return jsonify(service.update_flag(caller(), flag_key, parse_body(FlagUpdate))), 200
@@ -58,6 +71,7 @@ def update_flag(flag_key: str) -> ResponseReturnValue:
 
 @bp.delete("/admin/flags/<flag_key>")
 @requires("admin")
+@contract(responses={204: None}, tags=("flags",))
 def delete_flag(flag_key: str) -> ResponseReturnValue:
     """Delete a flag and its overrides (never a system flag)."""
     service.delete_flag(caller(), flag_key)
@@ -66,6 +80,7 @@ def delete_flag(flag_key: str) -> ResponseReturnValue:
 
 @bp.get("/admin/flags/<flag_key>/overrides")
 @requires("admin")
+@contract(query=OverrideListQuery, responses={200: FlagOverridePage}, tags=("flags",))
 def list_overrides(flag_key: str) -> ResponseReturnValue:
     """A flag's user and group overrides."""
     return jsonify(service.list_overrides(flag_key, parse_query(OverrideListQuery))), 200
@@ -73,6 +88,7 @@ def list_overrides(flag_key: str) -> ResponseReturnValue:
 
 @bp.post("/admin/flags/<flag_key>/overrides")
 @requires("admin")
+@contract(body=OverrideCreate, responses={201: FlagOverride}, tags=("flags",))
 def create_override(flag_key: str) -> ResponseReturnValue:
     """Override a flag for one user or one group, with a reason and optional expiry."""
     body = parse_body(OverrideCreate)
@@ -81,6 +97,7 @@ def create_override(flag_key: str) -> ResponseReturnValue:
 
 @bp.patch("/admin/flags/<flag_key>/overrides/<override_id>")
 @requires("admin")
+@contract(body=OverrideUpdate, responses={200: FlagOverride}, tags=("flags",))
 def update_override(flag_key: str, override_id: str) -> ResponseReturnValue:
     """Change an override's value, reason or expiry."""
     body = parse_body(OverrideUpdate)
@@ -89,6 +106,7 @@ def update_override(flag_key: str, override_id: str) -> ResponseReturnValue:
 
 @bp.delete("/admin/flags/<flag_key>/overrides/<override_id>")
 @requires("admin")
+@contract(responses={204: None}, tags=("flags",))
 def delete_override(flag_key: str, override_id: str) -> ResponseReturnValue:
     """Remove an override."""
     service.delete_override(caller(), flag_key, override_id)

@@ -10,10 +10,26 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from pathfinder.api.contract import contract
 from pathfinder.api.validation import parse_body, parse_query
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller
 from pathfinder.career import archive, service, summary_service
+from pathfinder.career.responses import (
+    CareerArchivedExperience,
+    CareerArchivePage,
+    CareerExperience,
+    CareerExperienceBatch,
+    CareerExperiencePage,
+    CareerExperienceSkillPage,
+    CareerProfileSummary,
+    CareerQuickSummary,
+    CareerSkill,
+    CareerSkillExtraction,
+    CareerSkillPage,
+    CareerSkillsSummary,
+    CareerTotals,
+)
 from pathfinder.career.schemas import (
     ArchiveQuery,
     ArchiveRequest,
@@ -37,6 +53,7 @@ bp = Blueprint("career", __name__)
 
 @bp.get("/me/experiences")
 @requires("user")
+@contract(query=ExperienceQuery, responses={200: CareerExperiencePage}, tags=("experiences",))
 def list_experiences() -> ResponseReturnValue:
     """My experiences, newest first; filter by company, title text, skill, date range."""
     return jsonify(service.list_experiences(caller(), parse_query(ExperienceQuery))), 200
@@ -44,6 +61,7 @@ def list_experiences() -> ResponseReturnValue:
 
 @bp.post("/me/experiences")
 @requires("user")
+@contract(body=ExperienceCreate, responses={201: CareerExperience}, tags=("experiences",))
 def create_experience() -> ResponseReturnValue:
     """Add an experience."""
     return jsonify(service.create_experience(caller(), parse_body(ExperienceCreate))), 201
@@ -51,6 +69,7 @@ def create_experience() -> ResponseReturnValue:
 
 @bp.post("/me/experiences/bulk")
 @requires("user")
+@contract(body=BulkExperienceCreate, responses={201: CareerExperienceBatch}, tags=("experiences",))
 def bulk_create_experiences() -> ResponseReturnValue:
     """Add up to 50 experiences at once: all are created, or (any invalid) none."""
     items = service.bulk_create(caller(), parse_body(BulkExperienceCreate))
@@ -59,6 +78,7 @@ def bulk_create_experiences() -> ResponseReturnValue:
 
 @bp.get("/me/experiences/<career_experience_id>")
 @requires("user")
+@contract(responses={200: CareerExperience}, tags=("experiences",))
 def get_experience(career_experience_id: str) -> ResponseReturnValue:
     """One of my experiences."""
     return jsonify(service.get_experience(caller(), career_experience_id)), 200
@@ -66,6 +86,7 @@ def get_experience(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.patch("/me/experiences/<career_experience_id>")
 @requires("user")
+@contract(body=ExperienceUpdate, responses={200: CareerExperience}, tags=("experiences",))
 def update_experience(career_experience_id: str) -> ResponseReturnValue:
     """Change the fields sent (``null`` clears an optional one)."""
     body = parse_body(ExperienceUpdate)
@@ -74,6 +95,7 @@ def update_experience(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.delete("/me/experiences/<career_experience_id>")
 @requires("user")
+@contract(responses={204: None}, tags=("experiences",))
 def delete_experience(career_experience_id: str) -> ResponseReturnValue:
     """Delete an experience and the skills tied to it."""
     service.delete_experience(caller(), career_experience_id)
@@ -82,6 +104,7 @@ def delete_experience(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.post("/me/experiences/<career_experience_id>/duplicate")
 @requires("user")
+@contract(body=DuplicateRequest, responses={201: CareerExperience}, tags=("experiences",))
 def duplicate_experience(career_experience_id: str) -> ResponseReturnValue:
     """Copy an experience (optionally a new title; skills copied unless told not to)."""
     body = parse_body(DuplicateRequest)
@@ -90,6 +113,7 @@ def duplicate_experience(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.post("/me/experiences/<career_experience_id>/extract-skills")
 @requires("user")
+@contract(body=ExtractSkillsRequest, responses={200: CareerSkillExtraction}, tags=("experiences",))
 def extract_skills(career_experience_id: str) -> ResponseReturnValue:
     """Find catalogued skills in the experience's text; ``save`` (default) adds new ones."""
     body = parse_body(ExtractSkillsRequest)
@@ -98,6 +122,7 @@ def extract_skills(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.get("/me/experiences/<career_experience_id>/skills")
 @requires("user")
+@contract(query=SkillQuery, responses={200: CareerExperienceSkillPage}, tags=("experiences",))
 def experience_skills(career_experience_id: str) -> ResponseReturnValue:
     """The skills tied to one experience, paginated."""
     query = parse_query(SkillQuery)
@@ -106,6 +131,7 @@ def experience_skills(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.post("/me/experiences/<career_experience_id>/archive")
 @requires("user")
+@contract(body=ArchiveRequest, responses={200: CareerArchivedExperience}, tags=("archive",))
 def archive_experience(career_experience_id: str) -> ResponseReturnValue:
     """Move an experience into my archive (its skills stay, as standalone skills)."""
     body = parse_body(ArchiveRequest)
@@ -117,6 +143,7 @@ def archive_experience(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.get("/me/experiences/archive")
 @requires("user")
+@contract(query=ArchiveQuery, responses={200: CareerArchivePage}, tags=("archive",))
 def list_archived() -> ResponseReturnValue:
     """My archived experiences, most recently archived first."""
     return jsonify(archive.list_archived(caller(), parse_query(ArchiveQuery))), 200
@@ -124,6 +151,7 @@ def list_archived() -> ResponseReturnValue:
 
 @bp.get("/me/experiences/archive/<archive_id>")
 @requires("user")
+@contract(responses={200: CareerArchivedExperience}, tags=("archive",))
 def get_archived(archive_id: str) -> ResponseReturnValue:
     """One archived experience."""
     return jsonify(archive.get_archived(caller(), archive_id)), 200
@@ -131,6 +159,7 @@ def get_archived(archive_id: str) -> ResponseReturnValue:
 
 @bp.post("/me/experiences/archive/<archive_id>/restore")
 @requires("user")
+@contract(responses={200: CareerExperience}, tags=("archive",))
 def restore_archived(archive_id: str) -> ResponseReturnValue:
     """Move an archived experience back into my experiences (same id)."""
     return jsonify(archive.restore_experience(caller(), archive_id)), 200
@@ -141,6 +170,7 @@ def restore_archived(archive_id: str) -> ResponseReturnValue:
 
 @bp.get("/me/skills")
 @requires("user")
+@contract(query=SkillQuery, responses={200: CareerSkillPage}, tags=("skills",))
 def list_skills() -> ResponseReturnValue:
     """My skills by name; filter by text, category, experience, standalone."""
     return jsonify(service.list_skills(caller(), parse_query(SkillQuery))), 200
@@ -148,6 +178,7 @@ def list_skills() -> ResponseReturnValue:
 
 @bp.post("/me/skills")
 @requires("user")
+@contract(body=SkillCreate, responses={201: CareerSkill}, tags=("skills",))
 def create_skill() -> ResponseReturnValue:
     """Add a skill, standalone or tied to one of my experiences (``experience_id``)."""
     return jsonify(service.create_skill(caller(), parse_body(SkillCreate))), 201
@@ -155,6 +186,7 @@ def create_skill() -> ResponseReturnValue:
 
 @bp.get("/me/skills/summary")
 @requires("user")
+@contract(query=SkillsSummaryQuery, responses={200: CareerSkillsSummary}, tags=("skills",))
 def skills_summary() -> ResponseReturnValue:
     """Per skill across my career: total years (overlaps once), last used; ranked."""
     query = parse_query(SkillsSummaryQuery)
@@ -165,6 +197,7 @@ def skills_summary() -> ResponseReturnValue:
 
 @bp.get("/me/skills/<skill_id>")
 @requires("user")
+@contract(responses={200: CareerSkill}, tags=("skills",))
 def get_skill(skill_id: str) -> ResponseReturnValue:
     """One of my skills."""
     return jsonify(service.get_skill(caller(), skill_id)), 200
@@ -172,6 +205,7 @@ def get_skill(skill_id: str) -> ResponseReturnValue:
 
 @bp.patch("/me/skills/<skill_id>")
 @requires("user")
+@contract(body=SkillUpdate, responses={200: CareerSkill}, tags=("skills",))
 def update_skill(skill_id: str) -> ResponseReturnValue:
     """Change the fields sent (``experience_id: null`` makes it standalone)."""
     return jsonify(service.update_skill(caller(), skill_id, parse_body(SkillUpdate))), 200
@@ -179,6 +213,7 @@ def update_skill(skill_id: str) -> ResponseReturnValue:
 
 @bp.delete("/me/skills/<skill_id>")
 @requires("user")
+@contract(responses={204: None}, tags=("skills",))
 def delete_skill(skill_id: str) -> ResponseReturnValue:
     """Delete one of my skills."""
     service.delete_skill(caller(), skill_id)
@@ -190,6 +225,7 @@ def delete_skill(skill_id: str) -> ResponseReturnValue:
 
 @bp.get("/me/profile/summary")
 @requires("user")
+@contract(responses={200: CareerProfileSummary}, tags=("summaries",))
 def profile_summary() -> ResponseReturnValue:
     """Tier 2: my career profile (years, industries, top skills, highlights)."""
     return jsonify(summary_service.get_profile_summary(caller())), 200
@@ -197,6 +233,7 @@ def profile_summary() -> ResponseReturnValue:
 
 @bp.get("/me/profile/quick")
 @requires("user")
+@contract(responses={200: CareerQuickSummary}, tags=("summaries",))
 def quick_summary() -> ResponseReturnValue:
     """Tier 3: my headline, current role, years and key strengths."""
     return jsonify(summary_service.get_quick_summary(caller())), 200
@@ -204,6 +241,7 @@ def quick_summary() -> ResponseReturnValue:
 
 @bp.get("/me/career-summary")
 @requires("user")
+@contract(responses={200: CareerTotals}, tags=("summaries",))
 def career_summary() -> ResponseReturnValue:
     """Totals over my experiences (the ``career_summary`` view)."""
     return jsonify(summary_service.career_summary(caller())), 200

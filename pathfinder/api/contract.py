@@ -59,10 +59,20 @@ class Page(ResponseModel, Generic[T]):
 
 @dataclass(frozen=True)
 class Media:
-    """A non-JSON answer (a PDF, a DOCX, a zip): only its media type is declared."""
+    """A non-JSON answer (a PDF, a DOCX, a zip): only its media type is declared.
+
+    ``alternatives`` are other media types the same status may answer with, for a route
+    whose query picks the file format (a JSON, PDF or DOCX export).
+    """
 
     media_type: str
     description: str = ""
+    alternatives: tuple[str, ...] = ()
+
+    @property
+    def media_types(self) -> tuple[str, ...]:
+        """Every media type this answer may have, the main one first."""
+        return (self.media_type, *self.alternatives)
 
 
 ResponseSpec = type[BaseModel] | Media | None

@@ -77,7 +77,10 @@ def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> 
         if isinstance(answer, Media):
             responses[str(status)] = {
                 "description": answer.description or "A file.",
-                "content": {answer.media_type: {"schema": {"type": "string", "format": "binary"}}},
+                "content": {
+                    media_type: {"schema": {"type": "string", "format": "binary"}}
+                    for media_type in answer.media_types
+                },
             }
     for status, response in responses.items():
         if status.isdigit() and int(status) >= 400 and int(status) not in declared.responses:
@@ -219,8 +222,9 @@ def check_response(view: Callable[..., Any] | None, response: Response) -> None:
         if response.get_data():
             raise ContractViolation(f"status {status} is declared without a body but has one")
     elif isinstance(answer, Media):
-        if response.mimetype != answer.media_type:
-            raise ContractViolation(f"{response.mimetype} answered, {answer.media_type} declared")
+        if response.mimetype not in answer.media_types:
+            declared_types = " or ".join(answer.media_types)
+            raise ContractViolation(f"{response.mimetype} answered, {declared_types} declared")
     else:
         if response.mimetype != "application/json":
             raise ContractViolation(f"{response.mimetype} answered, JSON declared")

@@ -28,8 +28,8 @@ from pathfinder.cpa import narrative, repo
 from pathfinder.cpa.errors import InvalidTransition, ResponseTooLong, StaleVersion
 from pathfinder.cpa.framework import Framework
 from pathfinder.cpa.narrative import PARTS
-from pathfinder.cpa.paging import PageQuery, decode_cursor, page_body, paginate
-from pathfinder.cpa.schemas import ExperienceCreate, ExperienceReview, ExperienceUpdate
+from pathfinder.cpa.paging import CpaPageQuery, decode_cursor, page_body, paginate
+from pathfinder.cpa.schemas import CpaExperienceCreate, CpaExperienceUpdate, ExperienceReview
 from pathfinder.cpa.service import (
     framework_for,
     iso,
@@ -225,7 +225,7 @@ def experience_exists(principal: Principal, experience_id: str) -> None:
 
 
 def create_experience(
-    principal: Principal, report_id: str, body: ExperienceCreate
+    principal: Principal, report_id: str, body: CpaExperienceCreate
 ) -> dict[str, Any]:
     """Add a write-up to one of my editable reports (version 1)."""
     now = utcnow()
@@ -250,7 +250,7 @@ def create_experience(
     return experience_json(row, framework)
 
 
-def list_experiences(principal: Principal, report_id: str, query: PageQuery) -> dict[str, Any]:
+def list_experiences(principal: Principal, report_id: str, query: CpaPageQuery) -> dict[str, Any]:
     """Current versions of a report's experiences, opened, keyset-paginated."""
     key = decode_cursor(query.cursor, 1)
     with get_database().transaction() as conn:
@@ -277,7 +277,7 @@ def get_experience(principal: Principal, experience_id: str) -> dict[str, Any]:
 
 
 def update_experience(
-    principal: Principal, experience_id: str, body: ExperienceUpdate
+    principal: Principal, experience_id: str, body: CpaExperienceUpdate
 ) -> dict[str, Any]:
     """Edit the current version: a new version is written, the old one is kept."""
     changes = body.model_dump(exclude_unset=True, exclude={"version_number"})
@@ -358,7 +358,7 @@ def _new_version(
     return experience_json(new, framework)
 
 
-def list_versions(principal: Principal, experience_id: str, query: PageQuery) -> dict[str, Any]:
+def list_versions(principal: Principal, experience_id: str, query: CpaPageQuery) -> dict[str, Any]:
     """Every version of the experience, newest first (metadata and counts, no text)."""
     key = decode_cursor(query.cursor, 1)
     before = None

@@ -11,12 +11,12 @@ from pathfinder.api import pagination
 from pathfinder.api.pagination import MAX_PAGE_SIZE, encode_cursor
 from pathfinder.api.pagination import split_page as paginate
 
-__all__ = ["PageQuery", "decode_cursor", "encode_cursor", "page_body", "paginate"]
+__all__ = ["CpaPageQuery", "decode_cursor", "encode_cursor", "page_body", "paginate"]
 
 DEFAULT_LIMIT = 20
 
 
-class PageQuery(pagination.PageQuery):
+class CpaPageQuery(pagination.PageQuery):
     """``?limit=&cursor=`` of every CPA list (shorter default page: reports are long)."""
 
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_PAGE_SIZE)

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from pathfinder.api.validation import RequestModel
-from pathfinder.cpa.paging import PageQuery
+from pathfinder.cpa.paging import CpaPageQuery
 from pathfinder.schema.shared.cpa import ROUTES, TIME_CATEGORIES
 
 # Per part, before the configured limit on the total is applied: only a sanity bound.
@@ -104,7 +104,7 @@ class VersionQuery(RequestModel):
 # -- experiences -------------------------------------------------------------------------------
 
 
-class ExperienceCreate(RequestModel):
+class CpaExperienceCreate(RequestModel):
     sub_competency_code: Code
     experience_title: Title
     experience_start_date: date
@@ -120,7 +120,7 @@ class ExperienceCreate(RequestModel):
     )
 
 
-class ExperienceUpdate(RequestModel):
+class CpaExperienceUpdate(RequestModel):
     """Changed fields; the edit becomes a new version. ``version_number`` as last read."""
 
     version_number: int = Field(ge=1)
@@ -267,7 +267,7 @@ class DraftPromote(RequestModel):
     )
 
 
-class DraftListQuery(PageQuery):
+class DraftListQuery(CpaPageQuery):
     sub_competency_code: Code | None = None
     status: Literal["draft", "promoted"] | None = None
 
@@ -287,5 +287,5 @@ class ProgressQuery(RequestModel):
     framework_version: FrameworkVersion | None = None
 
 
-class MilestoneQuery(PageQuery):
+class MilestoneQuery(CpaPageQuery):
     source: Literal["self", "reviewer"] | None = None

@@ -31,7 +31,7 @@ from pathfinder.cpa.framework import (
     load_framework,
     serialise_framework,
 )
-from pathfinder.cpa.paging import PageQuery, decode_cursor, page_body, paginate
+from pathfinder.cpa.paging import CpaPageQuery, decode_cursor, page_body, paginate
 from pathfinder.cpa.progress import (
     Evidence,
     Period,
@@ -176,7 +176,7 @@ def _report_warnings(
     return to_json(keep)
 
 
-def list_reports(principal: Principal, query: PageQuery) -> dict[str, Any]:
+def list_reports(principal: Principal, query: CpaPageQuery) -> dict[str, Any]:
     """My reports in period order, keyset-paginated."""
     key = decode_cursor(query.cursor, 2)
     after = None

@@ -29,7 +29,7 @@ from pathfinder.auth.principal import Principal
 from pathfinder.cpa import exports, narrative, repo
 from pathfinder.cpa.errors import InvalidTransition, ResponseTooLong, SubmissionImmutable, invalid
 from pathfinder.cpa.experiences import TABLE as EXPERIENCES_TABLE
-from pathfinder.cpa.paging import PageQuery, decode_cursor, page_body, paginate
+from pathfinder.cpa.paging import CpaPageQuery, decode_cursor, page_body, paginate
 from pathfinder.cpa.schemas import SubmissionCreate, SubmissionStatusChange
 from pathfinder.cpa.service import (
     framework_for,
@@ -210,7 +210,7 @@ def create_submission(
     return submission_json(row)
 
 
-def list_submissions(principal: Principal, report_id: str, query: PageQuery) -> dict[str, Any]:
+def list_submissions(principal: Principal, report_id: str, query: CpaPageQuery) -> dict[str, Any]:
     key = decode_cursor(query.cursor, 1)
     with get_database().transaction() as conn:
         owned_report(conn, principal, report_id)
@@ -294,7 +294,7 @@ def delete_submission(principal: Principal, submission_id: str) -> None:
         )
 
 
-def list_history(principal: Principal, submission_id: str, query: PageQuery) -> dict[str, Any]:
+def list_history(principal: Principal, submission_id: str, query: CpaPageQuery) -> dict[str, Any]:
     key = decode_cursor(query.cursor, 1)
     with get_database().transaction() as conn:
         _owned_submission(conn, principal, submission_id)

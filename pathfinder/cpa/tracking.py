@@ -25,7 +25,7 @@ from pathfinder.cpa import repo
 from pathfinder.cpa.errors import DuplicateTimeEntry, invalid
 from pathfinder.cpa.experiences import current_version_of, owned_experience
 from pathfinder.cpa.framework import Framework
-from pathfinder.cpa.paging import PageQuery, decode_cursor, page_body, paginate
+from pathfinder.cpa.paging import CpaPageQuery, decode_cursor, page_body, paginate
 from pathfinder.cpa.schemas import ActivityCreate, ActivityUpdate, TimeEntryCreate, TimeEntryUpdate
 from pathfinder.cpa.service import framework_for, iso, owned_report, utcnow
 from pathfinder.db import get_database
@@ -112,7 +112,9 @@ def _check_activity(
 # -- activities --------------------------------------------------------------------------------
 
 
-def list_activities(principal: Principal, experience_id: str, query: PageQuery) -> dict[str, Any]:
+def list_activities(
+    principal: Principal, experience_id: str, query: CpaPageQuery
+) -> dict[str, Any]:
     key = decode_cursor(query.cursor, 2)
     after = None
     if key is not None:
@@ -240,7 +242,9 @@ def _check_day(
         )
 
 
-def list_time_entries(principal: Principal, experience_id: str, query: PageQuery) -> dict[str, Any]:
+def list_time_entries(
+    principal: Principal, experience_id: str, query: CpaPageQuery
+) -> dict[str, Any]:
     """Daily entries (keyset by date) with the experience's totals."""
     key = decode_cursor(query.cursor, 2)
     after = None

@@ -21,7 +21,9 @@ class ChatConversation(ResponseModel):
 
     id: str
     title: str
-    model: str = Field(description="The model the assistant answers with.")
+    model: str | None = Field(
+        description="The model the assistant answers with; `null` means the provider's default."
+    )
     message_count: int = Field(description="Messages stored, the user's and the assistant's.")
     total_tokens: int = Field(description="Tokens spent on the conversation so far.")
     last_message_at: datetime | None = Field(description="`null` until the first message.")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from pathfinder.api.contract import contract
 from pathfinder.api.validation import parse_body
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller
 from pathfinder.profile import service
+from pathfinder.profile.responses import Profile, ProfilePreferences
 from pathfinder.profile.schemas import PreferencesUpdate, ProfileUpdate
 
 bp = Blueprint("profile", __name__)
@@ -16,6 +18,7 @@ bp = Blueprint("profile", __name__)
 
 @bp.get("/me")
 @requires("user")
+@contract(responses={200: Profile}, tags=("profile",))
 def get_me() -> ResponseReturnValue:
     """My profile."""
     return jsonify(service.get_profile(caller())), 200
@@ -23,6 +26,7 @@ def get_me() -> ResponseReturnValue:
 
 @bp.patch("/me")
 @requires("user")
+@contract(body=ProfileUpdate, responses={200: Profile}, tags=("profile",))
 def patch_me() -> ResponseReturnValue:
     """Change my profile fields (only those sent)."""
     return jsonify(service.update_profile(caller(), parse_body(ProfileUpdate))), 200
@@ -30,6 +34,7 @@ def patch_me() -> ResponseReturnValue:
 
 @bp.get("/me/preferences")
 @requires("user")
+@contract(responses={200: ProfilePreferences}, tags=("profile",))
 def get_preferences() -> ResponseReturnValue:
     """My preference documents."""
     return jsonify(service.get_preferences(caller())), 200
@@ -37,6 +42,7 @@ def get_preferences() -> ResponseReturnValue:
 
 @bp.put("/me/preferences")
 @requires("user")
+@contract(body=PreferencesUpdate, responses={200: ProfilePreferences}, tags=("profile",))
 def put_preferences() -> ResponseReturnValue:
     """Replace my preference documents."""
     return jsonify(service.put_preferences(caller(), parse_body(PreferencesUpdate))), 200

@@ -14,7 +14,9 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import Field, field_validator
 
+from pathfinder.api.contract import contract
 from pathfinder.api.validation import RequestModel, parse_query
+from pathfinder.audit.responses import AuditEventPage
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller
 from pathfinder.db import get_database
@@ -42,13 +44,17 @@ PUBLIC_COLUMNS = (
     "created_at",
 )
 
+CURSOR_DESCRIPTION = "The `next_cursor` of the previous page."
+
 
 class AuditQuery(RequestModel):
-    user_id: str | None = Field(default=None, max_length=26)
+    user_id: str | None = Field(
+        default=None, max_length=26, description="Events where this user is actor or target."
+    )
     event_type: str | None = Field(default=None, max_length=64)
-    since: datetime | None = None
-    until: datetime | None = None
-    cursor: int | None = Field(default=None, ge=1)
+    since: datetime | None = Field(default=None, description="Inclusive; with a time zone.")
+    until: datetime | None = Field(default=None, description="Exclusive; with a time zone.")
+    cursor: int | None = Field(default=None, ge=1, description=CURSOR_DESCRIPTION)
     limit: int = Field(default=50, ge=1, le=100)
 
     @field_validator("since", "until")
@@ -59,8 +65,8 @@ class AuditQuery(RequestModel):
         return value
 
 
-class PageQuery(RequestModel):
-    cursor: int | None = Field(default=None, ge=1)
+class SecurityEventQuery(RequestModel):
+    cursor: int | None = Field(default=None, ge=1, description=CURSOR_DESCRIPTION)
     limit: int = Field(default=50, ge=1, le=100)
 
 
@@ -84,6 +90,7 @@ def _columns() -> list[sa.Column[Any]]:
 
 @bp.get("/admin/audit")
 @requires("admin")
+@contract(query=AuditQuery, responses={200: AuditEventPage}, tags=("audit",))
 def admin_audit() -> ResponseReturnValue:
     """The audit log, filtered by user, event type and time range."""
     params = parse_query(AuditQuery)
@@ -103,9 +110,10 @@ def admin_audit() -> ResponseReturnValue:
 
 @bp.get("/me/security-events")
 @requires("user")
+@contract(query=SecurityEventQuery, responses={200: AuditEventPage}, tags=("audit",))
 def my_security_events() -> ResponseReturnValue:
     """My recent security events: sign-ins, sessions, MFA and password changes, keys."""
-    params = parse_query(PageQuery)
+    params = parse_query(SecurityEventQuery)
     me = caller().user_id
     query = sa.select(*_columns()).where(
         sa.or_(audit_log.c.actor_id == me, audit_log.c.target_id == me),

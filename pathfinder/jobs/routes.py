@@ -8,10 +8,12 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify
 from flask.typing import ResponseReturnValue
 
+from pathfinder.api.contract import contract
 from pathfinder.auth.policy import requires
 from pathfinder.db import get_database
 from pathfinder.jobs import lease
 from pathfinder.jobs.registry import load_jobs, schedule_for
+from pathfinder.jobs.responses import JobList
 from pathfinder.jobs.runner import last_runs
 
 bp = Blueprint("jobs", __name__)
@@ -40,6 +42,7 @@ def _run_json(run: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/admin/jobs")
 @requires("admin")
+@contract(responses={200: JobList}, tags=("jobs",))
 def list_jobs() -> ResponseReturnValue:
     """Jobs with their last runs, next run time and the scheduler's current leader."""
     db = get_database()

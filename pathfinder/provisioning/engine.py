@@ -10,9 +10,12 @@ drops exactly what the registry lists.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import sqlalchemy as sa
@@ -21,7 +24,12 @@ from sqlalchemy.engine import Connection
 from pathfinder.db.database import Database
 from pathfinder.provisioning import registry
 from pathfinder.provisioning.catalog import existing_objects
-from pathfinder.provisioning.locks import remove_lock_file, tenant_lock
+from pathfinder.provisioning.locks import (
+    TenantBusy,
+    lock_in_transaction,
+    remove_lock_file,
+    tenant_lock,
+)
 from pathfinder.provisioning.plan import (
     Step,
     cached_provision_steps,
@@ -93,32 +101,21 @@ class Provisioner:
         older ``version`` is for staging upgrades and for tests of ``migrate``.
         """
         user = normalize_username(username)
-        with tenant_lock(self.db, user, wait_seconds=self.wait_seconds):
-            steps = cached_provision_steps(
-                user, version, schema=self.db.tenant_schema, dialect=self.db.engine.dialect
-            )
-
-            def claim(conn: Connection) -> None:
-                record = registry.get_tenant(conn, user)
-                if record is not None and record.state == "ready":
-                    raise _AlreadyReady(record.template_version)
-                if record is not None and record.state == "deprovisioning":
-                    raise ProvisioningError(
-                        user, "a deprovisioning is unfinished; run deprovision again to finish it"
-                    )
-                registry.ensure_tenant_row(conn, user)
-                registry.set_state(conn, user, "creating", count_attempt=True)
-
-            def finish(conn: Connection) -> None:
-                registry.set_state(conn, user, "ready", template_version=version)
-
-            try:
-                ran = self._run_steps(
-                    user, steps, on_error_state="failed", start=claim, finish=finish
-                )
-            except _AlreadyReady as done:
-                return Result(user, "already_ready", done.template_version, 0)
-            return Result(user, "created", version, ran)
+        steps = cached_provision_steps(
+            user, version, schema=self.db.tenant_schema, dialect=self.db.engine.dialect
+        )
+        try:
+            if self.commit_each_step:
+                with tenant_lock(self.db, user, wait_seconds=self.wait_seconds):
+                    ran = self._provision_step_by_step(user, steps, version)
+            elif self.db.is_sqlite:
+                with tenant_lock(self.db, user, wait_seconds=self.wait_seconds):
+                    ran = self._provision_sqlite(user, steps, version)
+            else:
+                ran = self._provision_in_one_transaction(user, steps, version)
+        except _AlreadyReady as done:
+            return Result(user, "already_ready", done.template_version, 0)
+        return Result(user, "created", version, ran)
 
     def deprovision(self, username: str) -> Result:
         """Drop exactly the objects registered for ``username``; safe to repeat."""
@@ -192,6 +189,175 @@ class Provisioner:
 
     # -- internals ---------------------------------------------------------------------
 
+    def _claim(self, conn: Connection, user: str) -> registry.TenantRecord | None:
+        """The user's registry row, read under the lock; stops if there is nothing to do."""
+        record = registry.get_tenant(conn, user)
+        if record is not None and record.state == "ready":
+            raise _AlreadyReady(record.template_version)
+        if record is not None and record.state == "deprovisioning":
+            raise ProvisioningError(
+                user, "a deprovisioning is unfinished; run deprovision again to finish it"
+            )
+        return record
+
+    def _provision_step_by_step(self, user: str, steps: list[Step], version: int) -> int:
+        """Oracle, where DDL commits: claim, each step, then ``ready``, each a unit of work."""
+
+        def claim(conn: Connection) -> None:
+            self._claim(conn, user)
+            registry.ensure_tenant_row(conn, user)
+            registry.set_state(conn, user, "creating", count_attempt=True)
+
+        def finish(conn: Connection) -> None:
+            registry.set_state(conn, user, "ready", template_version=version)
+
+        return self._run_steps(user, steps, on_error_state="failed", start=claim, finish=finish)
+
+    def _provision_in_one_transaction(self, user: str, steps: list[Step], version: int) -> int:
+        """PostgreSQL: lock, registry read, DDL, registry rows and ``ready`` in one transaction.
+
+        The lock is the user's ``pf_tenant_locks`` row (the one migrate and deprovision hold
+        on a connection of their own), taken by this transaction, so it lasts until the
+        commit makes the tables and the registry visible together. A user with no registry
+        row has no objects: every path that creates objects commits the row before them or
+        with them, so for a brand-new user neither the catalog nor the object rows are read.
+        (Tables made behind the registry's back make the DDL fail; the failure creates the
+        row, and the re-run then adopts them from the catalog.)
+        """
+        try:
+            with self.db.connect() as conn, conn.begin():
+                lock_in_transaction(conn, user, wait_seconds=self.wait_seconds)
+                record = self._claim(conn, user)
+                new_user = record is None
+                ran, pending = self._create_missing(
+                    conn, user, steps, catalog_empty=new_user, nothing_registered=new_user
+                )
+                registry.record_ready(conn, user, version, new_row=new_user)
+                registry.register_objects(conn, user, pending)
+                return ran
+        except (_AlreadyReady, ProvisioningError, TenantBusy):
+            raise
+        except Exception as exc:
+            self._record_failure(user, exc, "failed", count_attempt=True, take_lock=True)
+            raise ProvisioningError(user, _describe(exc)) from exc
+
+    def _provision_sqlite(self, user: str, steps: list[Step], version: int) -> int:
+        """SQLite, under the user's file lock (held by the caller)."""
+        try:
+            return self._provision_sqlite_attempt(user, steps, version, may_discard=True)
+        except _DamagedTenantFile:
+            _discard_tenant_file(self.db.tenant_file(user))
+            return self._provision_sqlite_attempt(user, steps, version, may_discard=False)
+
+    def _provision_sqlite_attempt(
+        self, user: str, steps: list[Step], version: int, *, may_discard: bool
+    ) -> int:
+        """Create the user's tables in their file, then record them in the shared file.
+
+        A brand-new file (absent or empty) holds nothing to protect, so its DDL commits with
+        the journal in memory: one fsync of the new file instead of a journal's four, and
+        the shared file takes no part in that commit. The registry rows and ``ready`` commit
+        in the shared file afterwards, once the new file and its directory entry are on
+        disk, so the registry never lists what a crash could lose. After a crash:
+
+        * between the two commits, the file holds complete tables that no registry row
+          lists: the next run finds them in the catalog and registers them;
+        * inside the first commit, the file may be torn, and no registry row lists
+          anything in it: the next run finds it damaged and starts it again.
+
+        Any other file (a resume) runs as before: catalog check, DDL, registry rows and
+        ``ready`` in one transaction over both files, with the usual rollback journal.
+        """
+        path = self.db.tenant_file(user)
+        fresh = _holds_nothing(path)
+        try:
+            with self._work_connection(user, create=True) as conn:
+                if fresh:
+                    _driver(conn).execute("PRAGMA tenant.journal_mode = MEMORY")
+                with conn.begin():
+                    record = self._claim(conn, user)
+                    if not fresh:
+                        return self._resume_in_one_transaction(
+                            conn, user, steps, version, record, may_discard=may_discard
+                        )
+                    ran, pending = self._create_missing(
+                        conn, user, steps, catalog_empty=True, nothing_registered=record is None
+                    )
+                _sync_directory(path.parent)
+                with conn.begin():
+                    registry.record_ready(conn, user, version, new_row=record is None)
+                    registry.register_objects(conn, user, pending)
+                return ran
+        except (_AlreadyReady, ProvisioningError, _DamagedTenantFile):
+            raise
+        except Exception as exc:
+            if (
+                may_discard
+                and not fresh
+                and isinstance(exc, sqlite3.DatabaseError)
+                and self._lists_nothing(user)
+            ):
+                raise _DamagedTenantFile(user) from exc  # ATTACH refused the file
+            self._record_failure(user, exc, "failed", count_attempt=True)
+            raise ProvisioningError(user, _describe(exc)) from exc
+
+    def _resume_in_one_transaction(
+        self,
+        conn: Connection,
+        user: str,
+        steps: list[Step],
+        version: int,
+        record: registry.TenantRecord | None,
+        *,
+        may_discard: bool,
+    ) -> int:
+        """An existing SQLite file: check it, create what is missing, register, ``ready``."""
+        lists_nothing = record is None or not registry.registered_objects(conn, user)
+        if may_discard and lists_nothing and not _tenant_file_intact(conn):
+            raise _DamagedTenantFile(user)
+        ran, pending = self._create_missing(conn, user, steps, nothing_registered=record is None)
+        registry.record_ready(conn, user, version, new_row=record is None)
+        registry.register_objects(conn, user, pending)
+        return ran
+
+    def _lists_nothing(self, user: str) -> bool:
+        """Whether the registry claims none of ``user``'s objects and no finished state."""
+        with self.db.transaction() as conn:
+            record = registry.get_tenant(conn, user)
+            if record is None:
+                return True
+            return record.state != "ready" and not registry.registered_objects(conn, user)
+
+    def _record_failure(
+        self,
+        user: str,
+        exc: BaseException,
+        state: str,
+        *,
+        count_attempt: bool,
+        take_lock: bool = False,
+    ) -> None:
+        """Write ``state`` and the error to the user's registry row (creating the row).
+
+        ``take_lock``: the failed transaction held the user's lock and released it with its
+        rollback, so the lock is taken again; a worker that finished the user in between
+        keeps its ``ready``, and a worker still busy with it writes the state itself.
+        """
+        try:
+            with self.db.transaction() as conn:
+                if take_lock:
+                    lock_in_transaction(conn, user, wait_seconds=self.wait_seconds)
+                    record = registry.get_tenant(conn, user)
+                    if record is not None and record.state == "ready":
+                        return
+                # The claim may have rolled back with the DDL: the row must exist to say so.
+                registry.ensure_tenant_row(conn, user)
+                registry.set_state(
+                    conn, user, state, error=_describe(exc), count_attempt=count_attempt
+                )
+        except TenantBusy:
+            return
+
     def _record(self, user: str) -> registry.TenantRecord:
         with self.db.transaction() as conn:
             record = registry.get_tenant(conn, user)
@@ -241,16 +407,12 @@ class Provisioner:
         except (_AlreadyReady, ProvisioningError):
             raise
         except Exception as exc:
-            with self.db.transaction() as conn:
-                # The claim may have rolled back with the DDL: the row must exist to say so.
-                registry.ensure_tenant_row(conn, user)
-                registry.set_state(
-                    conn,
-                    user,
-                    on_error_state,
-                    error=_describe(exc),
-                    count_attempt=start is not None and not self.commit_each_step,
-                )
+            self._record_failure(
+                user,
+                exc,
+                on_error_state,
+                count_attempt=start is not None and not self.commit_each_step,
+            )
             raise ProvisioningError(user, _describe(exc)) from exc
 
     def apply_steps(self, conn: Connection, user: str, steps: list[Step]) -> int:
@@ -259,13 +421,40 @@ class Provisioner:
         Existence is read from the catalog in one query for the whole list (columns, rare,
         ask the inspector), and registration from the registry in one more.
         """
+        ran, pending = self._create_missing(conn, user, steps)
+        registry.register_objects(conn, user, pending)
+        return ran
+
+    def _create_missing(
+        self,
+        conn: Connection,
+        user: str,
+        steps: list[Step],
+        *,
+        catalog_empty: bool = False,
+        nothing_registered: bool = False,
+    ) -> tuple[int, list[registry.ObjectRow]]:
+        """Run each step whose object is not in the catalog; return the count and the
+        registry rows still to write.
+
+        ``catalog_empty`` and ``nothing_registered`` are for callers that know it already
+        (a brand-new user) and skip the catalog or the registry query.
+        """
         object_steps = [s for s in steps if s.registers_object]
-        present = existing_objects(
-            conn, [s.object_name for s in object_steps], schema=self.db.tenant_schema
+        present = (
+            set()
+            if catalog_empty
+            else existing_objects(
+                conn, [s.object_name for s in object_steps], schema=self.db.tenant_schema
+            )
         )
-        registered = {o.object_name for o in registry.registered_objects(conn, user)}
+        registered = (
+            set()
+            if nothing_registered
+            else {o.object_name for o in registry.registered_objects(conn, user)}
+        )
         ran = 0
-        to_register: list[Step] = []
+        pending: list[registry.ObjectRow] = []
         for step in steps:
             exists = step.object_name in present if step.registers_object else step.exists(conn)
             if not exists:
@@ -274,13 +463,8 @@ class Provisioner:
                 ran += 1
                 self._hook("after", step)
             if step.registers_object and step.object_name not in registered:
-                to_register.append(step)
-        registry.register_objects(
-            conn,
-            user,
-            [(s.object_name, s.kind, s.template_part, s.version) for s in to_register],
-        )
-        return ran
+                pending.append((step.object_name, step.kind, step.template_part, step.version))
+        return ran, pending
 
     def _apply_committed(self, conn: Connection, user: str, step: Step) -> int:
         """One step as Oracle runs it: the DDL commits by itself, registration follows.
@@ -353,3 +537,48 @@ class Provisioner:
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"[: registry.LAST_ERROR_MAX]
+
+
+class _DamagedTenantFile(Exception):
+    """A SQLite file no registry row lists anything in, and SQLite cannot read it whole."""
+
+
+def _driver(conn: Connection) -> sqlite3.Connection:
+    raw = conn.connection.driver_connection
+    if raw is None:
+        raise RuntimeError("the connection has no driver connection")
+    return raw  # type: ignore[no-any-return]
+
+
+def _holds_nothing(path: Path) -> bool:
+    """Whether a user's SQLite file is absent or empty, with no journal to roll back."""
+    try:
+        if path.stat().st_size > 0:
+            return False
+    except FileNotFoundError:
+        pass
+    return not path.with_name(path.name + "-journal").exists()
+
+
+def _tenant_file_intact(conn: Connection) -> bool:
+    """``PRAGMA quick_check`` of the attached user file (a torn write fails it)."""
+    try:
+        rows = _driver(conn).execute("PRAGMA tenant.quick_check").fetchall()
+    except sqlite3.DatabaseError:
+        return False
+    return [tuple(row) for row in rows] == [("ok",)]
+
+
+def _discard_tenant_file(path: Path) -> None:
+    """Remove a damaged user file that holds nothing the registry lists, and its journal."""
+    path.unlink(missing_ok=True)
+    path.with_name(path.name + "-journal").unlink(missing_ok=True)
+
+
+def _sync_directory(directory: Path) -> None:
+    """fsync a directory, so a file just created in it survives a power cut."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -4,6 +4,8 @@ PostgreSQL and Oracle: a row of ``pf_tenant_locks`` held ``FOR UPDATE`` by a con
 its own. The lock must not live on the connection that runs DDL, because Oracle commits on
 every DDL statement and would release it. If the process dies, its session ends and the
 database releases the lock at once, so a re-run resumes without waiting for a lease.
+PostgreSQL's provisioning, all in one transaction, locks the same row in that transaction
+instead (:func:`lock_in_transaction`).
 
 SQLite: an exclusive ``flock`` on ``tenants/<username>.lock``, released by the kernel when the
 process dies. (SQLite has no row locks, and holding its database lock would block the very
@@ -39,6 +41,34 @@ def tenant_lock(db: Database, username: str, *, wait_seconds: float) -> Iterator
     else:
         with _row_lock(db, username, wait_seconds):
             yield
+
+
+def lock_in_transaction(conn: sa.Connection, username: str, *, wait_seconds: float) -> None:
+    """PostgreSQL: hold ``username``'s lock row until ``conn``'s transaction ends.
+
+    For work whose every statement is in one transaction (provisioning: DDL is
+    transactional on PostgreSQL), the lock costs two statements on the same connection
+    instead of a connection and transaction of its own. It is the same row
+    :func:`tenant_lock` holds, so it excludes migrate and deprovision too. ``INSERT ... ON
+    CONFLICT DO UPDATE`` locks the row whether it inserts or finds it; a concurrent caller
+    waits for this transaction, then for at most ``wait_seconds`` in all (``lock_timeout``,
+    which stays set for the rest of the transaction).
+    """
+    if conn.dialect.name != "postgresql":
+        raise ValueError(f"no in-transaction lock on {conn.dialect.name!r}")
+    conn.execute(sa.select(sa.func.set_config("lock_timeout", f"{int(wait_seconds * 1000)}", True)))
+    insert = postgresql.insert(tenant_locks).values(username=username)
+    try:
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=[tenant_locks.c.username],
+                set_={"username": insert.excluded.username},
+            )
+        )
+    except sa.exc.OperationalError as exc:
+        if "lock timeout" in str(exc).lower():
+            raise TenantBusy(username) from exc
+        raise
 
 
 @contextmanager

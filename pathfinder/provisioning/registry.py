@@ -13,6 +13,9 @@ from pathfinder.schema.shared.system import tenant_objects, tenant_provisioning
 
 LAST_ERROR_MAX = 1000
 
+# (object_name, object_type, template_part, template_version) of one pf_tenant_objects row.
+ObjectRow = tuple[str, str, str, int]
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -62,6 +65,27 @@ def ensure_tenant_row(conn: Connection, username: str) -> None:
                 updated_at=now,
             )
         )
+
+
+def record_ready(conn: Connection, username: str, version: int, *, new_row: bool) -> None:
+    """Mark a provisioning attempt finished at ``version``: insert the row as ``ready``
+    (``new_row``: the caller read none under the user's lock) or update it, counting the
+    attempt either way."""
+    if not new_row:
+        set_state(conn, username, "ready", template_version=version, count_attempt=True)
+        return
+    now = utcnow()
+    conn.execute(
+        tenant_provisioning.insert().values(
+            username=username,
+            state="ready",
+            template_version=version,
+            attempts=1,
+            requested_at=now,
+            updated_at=now,
+            ready_at=now,
+        )
+    )
 
 
 def set_state(
@@ -141,9 +165,7 @@ def is_registered(conn: Connection, username: str, object_name: str) -> bool:
     return conn.execute(query).first() is not None
 
 
-def register_objects(
-    conn: Connection, username: str, objects: Sequence[tuple[str, str, str, int]]
-) -> None:
+def register_objects(conn: Connection, username: str, objects: Sequence[ObjectRow]) -> None:
     """Record (object_name, object_type, template_part, template_version) rows, in one go."""
     if not objects:
         return

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import sqlalchemy as sa
 
 from pathfinder.db import Database
 from pathfinder.provisioning import Provisioner, ProvisioningError
+from pathfinder.provisioning.locks import TenantBusy, tenant_lock
 from pathfinder.provisioning.plan import Step, provision_steps
 from pathfinder.provisioning.verify import verify_user
 from pathfinder.schema.naming import InvalidUsername
+from pathfinder.schema.shared.system import tenant_objects, tenant_provisioning
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, tenant_tables
 from tests.provisioning.helpers import (
     all_table_names,
@@ -239,3 +242,112 @@ def test_the_longest_username_provisions(db: Database) -> None:
     assert Provisioner(db).provision(longest).outcome == "created"
     assert verify_user(db, longest).clean
     assert Provisioner(db).deprovision(longest).outcome == "dropped"
+
+
+def _forget_registry(db: Database, username: str) -> None:
+    """Delete a user's registry rows, as if the registry commit never happened."""
+    with db.transaction() as conn:
+        conn.execute(tenant_objects.delete().where(tenant_objects.c.username == username))
+        conn.execute(tenant_provisioning.delete().where(tenant_provisioning.c.username == username))
+
+
+def test_tables_no_registry_row_lists_are_adopted(db: Database) -> None:
+    """A crash after the DDL committed but before the registry did (SQLite commits the new
+    file first): the tables exist and no row claims them. The next provision adopts them.
+
+    PostgreSQL commits both together, so there only tables made behind the engine's back
+    look like this: the first call fails on them and records the user, the next adopts.
+    """
+    provisioner = Provisioner(db)
+    provisioner.provision("orphan")
+    _forget_registry(db, "orphan")
+
+    if not db.is_sqlite:
+        with pytest.raises(ProvisioningError):
+            provisioner.provision("orphan")
+        assert state(db, "orphan") == "failed"
+    result = provisioner.provision("orphan")
+
+    assert result.outcome == "created"
+    assert result.steps_run == 0
+    assert registered(db, "orphan") == expected_objects(db, "orphan")
+    assert verify_user(db, "orphan").clean
+
+
+@pytest.mark.parametrize("keep", [0, 50, 100, 1024, 4096, "half", "hole", "garbage"])
+@pytest.mark.parametrize("registry_says", ["nothing", "dropped"])
+def test_torn_new_tenant_file_is_started_again(
+    db: Database, keep: int | str, registry_says: str
+) -> None:
+    """SQLite writes a brand-new user file without a journal; a crash inside that commit
+    can leave it torn. No registry row lists anything in it, so the next run starts it again.
+    """
+    if not db.is_sqlite:
+        pytest.skip("per-user files are SQLite's")
+    provisioner = Provisioner(db)
+    provisioner.provision("torn")
+    path = db.tenant_file("torn")
+    whole = path.read_bytes()
+    if registry_says == "dropped":
+        provisioner.deprovision("torn")
+    else:
+        _forget_registry(db, "torn")
+    if keep == "garbage":
+        torn = b"not a database " * 300
+    elif keep == "hole":  # the file's full length, one page in the middle never written
+        middle = len(whole) // 8192 * 4096
+        torn = whole[:middle] + bytes(4096) + whole[middle + 4096 :]
+    else:
+        torn = whole[: len(whole) // 2 if keep == "half" else int(keep)]
+    path.write_bytes(torn)
+
+    result = provisioner.provision("torn")
+
+    assert result.outcome == "created"
+    assert catalog_objects(db, "torn") == expected_objects(db, "torn")
+    assert registered(db, "torn") == expected_objects(db, "torn")
+    assert verify_user(db, "torn").clean
+
+
+def test_a_damaged_file_the_registry_lists_is_never_discarded(db: Database) -> None:
+    if not db.is_sqlite:
+        pytest.skip("per-user files are SQLite's")
+    provisioner = Provisioner(db)
+    provisioner.provision("keeper")
+    with db.transaction() as conn:
+        conn.execute(
+            tenant_provisioning.update()
+            .where(tenant_provisioning.c.username == "keeper")
+            .values(state="failed")
+        )
+    path = db.tenant_file("keeper")
+    damaged = path.read_bytes()[:4096]
+    path.write_bytes(damaged)
+
+    with pytest.raises(ProvisioningError):
+        provisioner.provision("keeper")
+
+    assert path.read_bytes() == damaged
+    assert registered(db, "keeper") == expected_objects(db, "keeper")
+
+
+def test_new_file_journal_mode_does_not_outlive_provisioning(db: Database) -> None:
+    """The user's later transactions commit with the shared file atomically: rollback
+    journal, not the in-memory journal the new file was created with."""
+    if not db.is_sqlite:
+        pytest.skip("per-user files are SQLite's")
+    Provisioner(db).provision("alice")
+    with db.tenant_transaction("alice") as (conn, _tables):
+        mode = conn.exec_driver_sql("PRAGMA tenant.journal_mode").scalar()
+    assert mode == "delete"
+
+
+def test_a_busy_user_times_out_without_marking_it_failed(db: Database) -> None:
+    with tenant_lock(db, "busy", wait_seconds=5):
+        started = time.monotonic()
+        with pytest.raises(TenantBusy):
+            Provisioner(db, wait_seconds=0.3).provision("busy")
+        assert time.monotonic() - started < 5
+    assert state(db, "busy") is None
+    assert Provisioner(db).provision("busy").outcome == "created"
+    assert verify_user(db, "busy").clean

@@ -10,6 +10,22 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from pathfinder.admin import deletion, export, groups, invitations, service, users
+from pathfinder.admin.responses import (
+    AccountExportLink,
+    AdminDeletionQueuePage,
+    AdminDeletionReport,
+    AdminGroupDetail,
+    AdminGroupMembersAdded,
+    AdminGroupPage,
+    AdminInvitation,
+    AdminInvitationBatch,
+    AdminInvitationPage,
+    AdminPasswordReset,
+    AdminRoleChange,
+    AdminSessionsEnded,
+    AdminUser,
+    AdminUserPage,
+)
 from pathfinder.admin.schemas import (
     AdminDeletion,
     DeletionQueueQuery,
@@ -25,6 +41,7 @@ from pathfinder.admin.schemas import (
     ResendRequest,
     UserListQuery,
 )
+from pathfinder.api.contract import contract
 from pathfinder.api.validation import ValidationProblem, parse_body, parse_query
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller, request_meta
@@ -38,6 +55,7 @@ bp = Blueprint("admin", __name__)
 
 @bp.get("/admin/users")
 @requires("admin")
+@contract(query=UserListQuery, responses={200: AdminUserPage}, tags=("admin",))
 def list_users() -> ResponseReturnValue:
     """Search accounts by username, e-mail or name; filter by status, role, group."""
     return jsonify(users.list_users(parse_query(UserListQuery))), 200
@@ -45,6 +63,7 @@ def list_users() -> ResponseReturnValue:
 
 @bp.get("/admin/users/<user_id>")
 @requires("admin")
+@contract(responses={200: AdminUser}, tags=("admin",))
 def get_user(user_id: str) -> ResponseReturnValue:
     """One account with its activity, lockout and session count."""
     return jsonify(users.get_user(user_id)), 200
@@ -52,6 +71,7 @@ def get_user(user_id: str) -> ResponseReturnValue:
 
 @bp.put("/admin/users/<user_id>/role")
 @requires("site_admin")
+@contract(body=RoleChangeRequest, responses={200: AdminRoleChange}, tags=("admin",))
 def change_role(user_id: str) -> ResponseReturnValue:
     """Promote or demote a user (never the last site admin)."""
     body = parse_body(RoleChangeRequest)
@@ -60,6 +80,7 @@ def change_role(user_id: str) -> ResponseReturnValue:
 
 @bp.post("/admin/users/<user_id>/suspend")
 @requires("admin")
+@contract(body=ReasonRequest, responses={200: AdminUser}, tags=("admin",))
 def suspend_user(user_id: str) -> ResponseReturnValue:
     """Suspend an account (with a reason); its sessions end at once."""
     body = parse_body(ReasonRequest)
@@ -68,6 +89,7 @@ def suspend_user(user_id: str) -> ResponseReturnValue:
 
 @bp.post("/admin/users/<user_id>/reactivate")
 @requires("admin")
+@contract(body=OptionalReason, responses={200: AdminUser}, tags=("admin",))
 def reactivate_user(user_id: str) -> ResponseReturnValue:
     """Let a suspended or locked account sign in again."""
     body = parse_body(OptionalReason)
@@ -76,6 +98,7 @@ def reactivate_user(user_id: str) -> ResponseReturnValue:
 
 @bp.post("/admin/users/<user_id>/password-reset")
 @requires("admin")
+@contract(body=ReasonRequest, responses={200: AdminPasswordReset}, tags=("admin",))
 def force_password_reset(user_id: str) -> ResponseReturnValue:
     """Void the password, end sessions, e-mail a reset link (with a reason)."""
     body = parse_body(ReasonRequest)
@@ -84,6 +107,7 @@ def force_password_reset(user_id: str) -> ResponseReturnValue:
 
 @bp.delete("/admin/users/<user_id>/sessions")
 @requires("admin")
+@contract(body=OptionalReason, responses={200: AdminSessionsEnded}, tags=("admin",))
 def revoke_user_sessions(user_id: str) -> ResponseReturnValue:
     """Sign an account out of every device."""
     body = parse_body(OptionalReason)
@@ -92,6 +116,7 @@ def revoke_user_sessions(user_id: str) -> ResponseReturnValue:
 
 @bp.put("/admin/users/<user_id>/group")
 @requires("admin")
+@contract(body=GroupAssignment, responses={200: AdminUser}, tags=("admin",))
 def assign_group(user_id: str) -> ResponseReturnValue:
     """Put an account in a feature group (``null``: the default group)."""
     body = parse_body(GroupAssignment)
@@ -100,6 +125,7 @@ def assign_group(user_id: str) -> ResponseReturnValue:
 
 @bp.post("/admin/users/<user_id>/export")
 @requires("admin")
+@contract(body=ReasonRequest, responses={201: AccountExportLink}, tags=("admin",))
 def export_user(user_id: str) -> ResponseReturnValue:
     """Produce a user's GDPR export on their request (audited, with the reason)."""
     body = parse_body(ReasonRequest)
@@ -108,6 +134,7 @@ def export_user(user_id: str) -> ResponseReturnValue:
 
 @bp.delete("/admin/users/<user_id>")
 @requires("site_admin")
+@contract(body=AdminDeletion, responses={200: AdminDeletionReport}, tags=("admin",))
 def delete_user(user_id: str) -> ResponseReturnValue:
     """Erase an account now, without the cooling-off (username typed again, reason)."""
     body = parse_body(AdminDeletion)
@@ -116,6 +143,7 @@ def delete_user(user_id: str) -> ResponseReturnValue:
 
 @bp.get("/admin/deletions")
 @requires("admin")
+@contract(query=DeletionQueueQuery, responses={200: AdminDeletionQueuePage}, tags=("admin",))
 def deletion_queue() -> ResponseReturnValue:
     """Accounts with a scheduled deletion, soonest first."""
     return jsonify(deletion.deletion_queue(parse_query(DeletionQueueQuery))), 200
@@ -126,6 +154,7 @@ def deletion_queue() -> ResponseReturnValue:
 
 @bp.get("/admin/invitations")
 @requires("admin")
+@contract(query=InvitationListQuery, responses={200: AdminInvitationPage}, tags=("admin",))
 def list_invitations() -> ResponseReturnValue:
     """Invitations, newest first, by status (pending, accepted, expired, revoked)."""
     return jsonify(invitations.list_invitations(parse_query(InvitationListQuery))), 200
@@ -133,6 +162,7 @@ def list_invitations() -> ResponseReturnValue:
 
 @bp.post("/admin/invitations")
 @requires("admin")
+@contract(body=InvitationBatch, responses={201: AdminInvitationBatch}, tags=("admin",))
 def create_invitations() -> ResponseReturnValue:
     """Invite up to 100 addresses; each gets its link by e-mail (never in the answer)."""
     body = parse_body(InvitationBatch)
@@ -141,6 +171,7 @@ def create_invitations() -> ResponseReturnValue:
 
 @bp.post("/admin/invitations/csv")
 @requires("admin")
+@contract(responses={201: AdminInvitationBatch}, tags=("admin",))
 def upload_invitations() -> ResponseReturnValue:
     """Invite from a CSV file (``text/csv`` body or multipart field ``file``)."""
     if (request.content_length or 0) > invitations.MAX_CSV_BYTES * 2:
@@ -155,6 +186,7 @@ def upload_invitations() -> ResponseReturnValue:
 
 @bp.post("/admin/invitations/<invitation_id>/revoke")
 @requires("admin")
+@contract(responses={200: AdminInvitation}, tags=("admin",))
 def revoke_invitation(invitation_id: str) -> ResponseReturnValue:
     """Revoke a pending invitation."""
     return jsonify(invitations.revoke_invitation(caller(), invitation_id)), 200
@@ -162,6 +194,7 @@ def revoke_invitation(invitation_id: str) -> ResponseReturnValue:
 
 @bp.post("/admin/invitations/<invitation_id>/resend")
 @requires("admin")
+@contract(body=ResendRequest, responses={200: AdminInvitation}, tags=("admin",))
 def resend_invitation(invitation_id: str) -> ResponseReturnValue:
     """Send an invitation again with a new token and expiry."""
     body = parse_body(ResendRequest)
@@ -175,6 +208,7 @@ def resend_invitation(invitation_id: str) -> ResponseReturnValue:
 
 @bp.get("/admin/groups")
 @requires("admin")
+@contract(query=GroupListQuery, responses={200: AdminGroupPage}, tags=("admin",))
 def list_groups() -> ResponseReturnValue:
     """Feature groups by name."""
     return jsonify(groups.list_groups(parse_query(GroupListQuery))), 200
@@ -182,6 +216,7 @@ def list_groups() -> ResponseReturnValue:
 
 @bp.post("/admin/groups")
 @requires("admin")
+@contract(body=GroupCreate, responses={201: AdminGroupDetail}, tags=("admin",))
 def create_group() -> ResponseReturnValue:
     """Create a group (optionally the default one)."""
     return jsonify(groups.create_group(caller(), parse_body(GroupCreate))), 201
@@ -189,6 +224,7 @@ def create_group() -> ResponseReturnValue:
 
 @bp.get("/admin/groups/<group_id>")
 @requires("admin")
+@contract(responses={200: AdminGroupDetail}, tags=("admin",))
 def get_group(group_id: str) -> ResponseReturnValue:
     """One group with its member count."""
     return jsonify(groups.get_group(group_id)), 200
@@ -196,6 +232,7 @@ def get_group(group_id: str) -> ResponseReturnValue:
 
 @bp.patch("/admin/groups/<group_id>")
 @requires("admin")
+@contract(body=GroupUpdate, responses={200: AdminGroupDetail}, tags=("admin",))
 def update_group(group_id: str) -> ResponseReturnValue:
     """Rename, re-prioritise or make a group the default."""
     return jsonify(groups.update_group(caller(), group_id, parse_body(GroupUpdate))), 200
@@ -203,6 +240,7 @@ def update_group(group_id: str) -> ResponseReturnValue:
 
 @bp.delete("/admin/groups/<group_id>")
 @requires("admin")
+@contract(responses={204: None}, tags=("admin",))
 def delete_group(group_id: str) -> ResponseReturnValue:
     """Delete a group; its members fall back to the default group."""
     groups.delete_group(caller(), group_id)
@@ -211,6 +249,7 @@ def delete_group(group_id: str) -> ResponseReturnValue:
 
 @bp.post("/admin/groups/<group_id>/members")
 @requires("admin")
+@contract(body=GroupMembers, responses={200: AdminGroupMembersAdded}, tags=("admin",))
 def add_group_members(group_id: str) -> ResponseReturnValue:
     """Assign up to 100 users to a group."""
     body = parse_body(GroupMembers)

@@ -1,0 +1,202 @@
+"""Response bodies of the admin routes and of the account lifecycle (invitations, deletion,
+export), as declared in their ``@contract``.
+
+They mirror the serialisers in :mod:`pathfinder.admin.users`, :mod:`~pathfinder.admin.groups`,
+:mod:`~pathfinder.admin.invitations`, :mod:`~pathfinder.admin.deletion` and
+:mod:`~pathfinder.admin.export` field for field: the OpenAPI document is generated from these
+models, and with ``CHECK_CONTRACTS`` the test suite fails when a serialiser adds, drops or
+retypes a field without the model following.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from pathfinder.admin.schemas import AccountStatus, InvitationStatus, Role
+from pathfinder.api.contract import Page, ResponseModel
+
+# -- users --------------------------------------------------------------------------------
+
+
+class AdminUserSummary(ResponseModel):
+    """An account as the admin list shows it: no secrets, no encrypted personal fields."""
+
+    id: str
+    username: str
+    email: str
+    first_name: str | None
+    last_name: str | None
+    role: Role
+    account_status: AccountStatus
+    feature_group_id: str | None = Field(description="The user's feature group; null: default.")
+    email_verified: bool
+    mfa_enabled: bool
+    last_login: datetime | None
+    deletion_scheduled_for: datetime | None = Field(
+        description="When a scheduled deletion takes effect; null when none is scheduled."
+    )
+    created_at: datetime
+
+
+class AdminUser(AdminUserSummary):
+    """One account with its profile, activity, lockout and live session count."""
+
+    feature_group_name: str | None
+    timezone: str | None = Field(description="IANA time zone name, e.g. `America/Vancouver`.")
+    language: str | None = Field(description="BCP 47 language tag, e.g. `en-CA`.")
+    title: str | None
+    company: str | None
+    total_logins: int
+    last_activity_at: datetime | None
+    locked_until: datetime | None = Field(
+        description="End of a lockout after failed sign-ins; null when not locked."
+    )
+    password_changed_at: datetime | None
+    deletion_requested_at: datetime | None
+    live_sessions: int = Field(description="Signed-in devices (live session families).")
+    updated_at: datetime
+
+
+class AdminRoleChange(ResponseModel):
+    id: str
+    username: str
+    role: Role
+    previous_role: Role
+
+
+class AdminPasswordReset(ResponseModel):
+    id: str
+    password_reset: bool = Field(description="Always true: the password no longer works.")
+    sessions_ended: int = Field(description="Devices signed out.")
+
+
+class AdminSessionsEnded(ResponseModel):
+    id: str
+    sessions_ended: int = Field(description="Devices signed out.")
+
+
+class AdminDeletionReport(ResponseModel):
+    """What an immediate erasure did."""
+
+    deleted: bool
+    pseudonym: str = Field(description="What the audit log now calls the erased user.")
+    objects_dropped: int = Field(description="Per-user database objects dropped.")
+    keys_destroyed: int = Field(description="Data key versions crypto-shredded.")
+    audit_rows_pseudonymised: int
+
+
+class AdminDeletionQueueEntry(ResponseModel):
+    id: str
+    username: str
+    email: str
+    role: Role
+    account_status: AccountStatus
+    requested_at: datetime | None
+    scheduled_for: datetime | None
+
+
+# -- invitations --------------------------------------------------------------------------
+
+
+class AdminInvitation(ResponseModel):
+    """An invitation as admins see it; its token is never shown (it went by e-mail)."""
+
+    id: str
+    email: str
+    role: Role
+    feature_group_id: str | None
+    status: InvitationStatus = Field(
+        description="`expired` also for a pending invitation past `expires_at`."
+    )
+    invited_by: str | None = Field(description="The inviting user's id.")
+    expires_at: datetime
+    reminder_sent_at: datetime | None
+    accepted_at: datetime | None
+    accepted_user_id: str | None
+    revoked_at: datetime | None
+    created_at: datetime
+
+
+class AdminInvitationSkip(ResponseModel):
+    """An address of the request that got no invitation, and why."""
+
+    index: int = Field(description="Position in the request (0-based; CSV: 0 = first row).")
+    email: str
+    reason: Literal["duplicate_in_request", "already_registered", "already_invited"]
+
+
+class AdminInvitationBatch(ResponseModel):
+    created: list[AdminInvitation]
+    skipped: list[AdminInvitationSkip]
+
+
+class InvitationPreview(ResponseModel):
+    """What the invitee sees before accepting."""
+
+    email: str = Field(description="The invited address (the account will use it).")
+    invited_by: str = Field(description="The inviter's name, or their username.")
+
+
+# -- groups -------------------------------------------------------------------------------
+
+
+class AdminGroup(ResponseModel):
+    id: str
+    name: str
+    description: str | None
+    priority: int = Field(description="Higher wins when several groups override a flag.")
+    is_default: bool = Field(description="New and unassigned users belong to it.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class AdminGroupDetail(AdminGroup):
+    """A group with its member count (the list leaves the count out)."""
+
+    members: int = Field(description="Accounts (not deleted) assigned to the group.")
+
+
+class AdminGroupMembersAdded(ResponseModel):
+    assigned: list[str] = Field(description="Ids of the users now in the group.")
+    not_found: list[str] = Field(description="Ids that name no live account.")
+
+
+# -- the user's own account ---------------------------------------------------------------
+
+
+class AccountDeletionStatus(ResponseModel):
+    scheduled: bool
+    requested_at: datetime | None
+    scheduled_for: datetime | None = Field(
+        description="When the account is erased unless the deletion is cancelled."
+    )
+
+
+class AccountExportLink(ResponseModel):
+    """A one-time download link for a GDPR export."""
+
+    download_url: str = Field(description="Path of the download; it works once.")
+    expires_at: datetime
+    format: Literal["json", "zip"] = Field(
+        description="`zip` (one JSON file inside) when the export is large."
+    )
+    size_bytes: int = Field(description="Size of the file, in bytes.")
+
+
+class AdminUserPage(Page[AdminUserSummary]):
+    """Accounts in username order."""
+
+
+class AdminDeletionQueuePage(Page[AdminDeletionQueueEntry]):
+    """Scheduled deletions, soonest first."""
+
+
+class AdminInvitationPage(Page[AdminInvitation]):
+    """Invitations, newest first."""
+
+
+class AdminGroupPage(Page[AdminGroup]):
+    """Groups in name order."""

@@ -13,18 +13,33 @@ from flask import Blueprint, jsonify, send_file
 from flask.typing import ResponseReturnValue
 
 from pathfinder.admin import deletion, export, invitations
+from pathfinder.admin.responses import (
+    AccountDeletionStatus,
+    AccountExportLink,
+    InvitationPreview,
+)
 from pathfinder.admin.schemas import AcceptInvitation, DeletionRequest
+from pathfinder.api.contract import Media, contract
 from pathfinder.api.ratelimit import rate_limited
 from pathfinder.api.validation import parse_body
 from pathfinder.auth.policy import public, requires
+from pathfinder.auth.responses import AuthTokens
 from pathfinder.auth.routes import caller, request_meta
 from pathfinder.db import get_database
 
 bp = Blueprint("account", __name__)
 
+EXPORT_FILE = Media(
+    "application/json",
+    "The export: a JSON document, or a zip holding it (`pathfinder-export.json`) when the "
+    "link's `format` is `zip`.",
+    alternatives=("application/zip",),
+)
+
 
 @bp.get("/invitations/<token>")
 @public
+@contract(responses={200: InvitationPreview}, tags=("invitations",))
 def invitation(token: str) -> ResponseReturnValue:
     """Is this invitation usable? Shows the invited address and the inviter's name only."""
     return jsonify(invitations.lookup(token)), 200
@@ -32,6 +47,7 @@ def invitation(token: str) -> ResponseReturnValue:
 
 @bp.post("/invitations/<token>/accept")
 @public
+@contract(body=AcceptInvitation, responses={201: AuthTokens}, tags=("invitations",))
 @rate_limited("RATELIMIT_REGISTER")
 def accept_invitation(token: str) -> ResponseReturnValue:
     """Register through the invitation (its address, role and group) and sign in."""
@@ -42,6 +58,7 @@ def accept_invitation(token: str) -> ResponseReturnValue:
 
 @bp.get("/me/deletion")
 @requires("user")
+@contract(responses={200: AccountDeletionStatus}, tags=("account",))
 def my_deletion() -> ResponseReturnValue:
     """Whether my account's deletion is scheduled, and for when."""
     return jsonify(deletion.deletion_status(caller())), 200
@@ -49,6 +66,7 @@ def my_deletion() -> ResponseReturnValue:
 
 @bp.post("/me/deletion")
 @requires("user")
+@contract(body=DeletionRequest, responses={202: AccountDeletionStatus}, tags=("account",))
 def schedule_my_deletion() -> ResponseReturnValue:
     """Schedule my account's deletion after the cooling-off period (password required)."""
     body = parse_body(DeletionRequest)
@@ -57,6 +75,7 @@ def schedule_my_deletion() -> ResponseReturnValue:
 
 @bp.delete("/me/deletion")
 @requires("user")
+@contract(responses={200: AccountDeletionStatus}, tags=("account",))
 def cancel_my_deletion() -> ResponseReturnValue:
     """Cancel my scheduled deletion."""
     return jsonify(deletion.cancel_deletion(caller())), 200
@@ -64,6 +83,7 @@ def cancel_my_deletion() -> ResponseReturnValue:
 
 @bp.post("/me/export")
 @requires("user")
+@contract(responses={201: AccountExportLink}, tags=("account",))
 def export_me() -> ResponseReturnValue:
     """Everything held about me, as a one-time, expiring download link."""
     return jsonify(export.export_mine(caller()).as_json()), 201
@@ -71,6 +91,7 @@ def export_me() -> ResponseReturnValue:
 
 @bp.get("/exports/<token>")
 @public
+@contract(responses={200: EXPORT_FILE}, tags=("account",))
 def download_export(token: str) -> ResponseReturnValue:
     """Download an export once; the link then stops working."""
     download = export.claim_download(get_database(), token)

@@ -25,7 +25,7 @@ from pathfinder.schema.tenant import TenantTables, TenantView, tenant_tables
 StepKind = Literal["table", "index", "view", "column"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     """One idempotent change to one user's objects."""
 

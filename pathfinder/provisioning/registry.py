@@ -44,10 +44,17 @@ class RegisteredObject:
     template_version: int
 
 
+# Built once: a statement made per call costs its construction and cache-key walk, which
+# on SQLite is more than the query (these run on every provision).
+_SELECT_TENANT = sa.select(tenant_provisioning).where(
+    tenant_provisioning.c.username == sa.bindparam("username")
+)
+_INSERT_TENANT = tenant_provisioning.insert()
+_INSERT_OBJECTS = tenant_objects.insert()
+
+
 def get_tenant(conn: Connection, username: str) -> TenantRecord | None:
-    row = conn.execute(
-        sa.select(tenant_provisioning).where(tenant_provisioning.c.username == username)
-    ).first()
+    row = conn.execute(_SELECT_TENANT, {"username": username}).first()
     return TenantRecord(**row._mapping) if row else None
 
 
@@ -76,15 +83,17 @@ def record_ready(conn: Connection, username: str, version: int, *, new_row: bool
         return
     now = utcnow()
     conn.execute(
-        tenant_provisioning.insert().values(
-            username=username,
-            state="ready",
-            template_version=version,
-            attempts=1,
-            requested_at=now,
-            updated_at=now,
-            ready_at=now,
-        )
+        _INSERT_TENANT,
+        {
+            "username": username,
+            "state": "ready",
+            "template_version": version,
+            "attempts": 1,
+            "last_error": None,
+            "requested_at": now,
+            "updated_at": now,
+            "ready_at": now,
+        },
     )
 
 
@@ -171,7 +180,7 @@ def register_objects(conn: Connection, username: str, objects: Sequence[ObjectRo
         return
     now = utcnow()
     conn.execute(
-        tenant_objects.insert(),
+        _INSERT_OBJECTS,
         [
             {
                 "username": username,

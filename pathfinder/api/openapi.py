@@ -59,6 +59,13 @@ def documented_views(app: Flask) -> dict[tuple[str, str], Callable[..., Any]]:
     return views
 
 
+def _file_schema(media_type: str) -> dict[str, Any]:
+    """A downloaded file: bytes, except a JSON download, which is a JSON document."""
+    if media_type == "application/json":
+        return {"type": "object", "description": "A JSON document, downloaded as a file."}
+    return {"type": "string", "format": "binary"}
+
+
 def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> None:
     """Add what spectree cannot know: the caller's policy, problem+json, file answers."""
     policy = policy_of(view)
@@ -78,7 +85,7 @@ def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> 
             responses[str(status)] = {
                 "description": answer.description or "A file.",
                 "content": {
-                    media_type: {"schema": {"type": "string", "format": "binary"}}
+                    media_type: {"schema": _file_schema(media_type)}
                     for media_type in answer.media_types
                 },
             }

@@ -1,7 +1,9 @@
 """Request parsing with pydantic: a bad body is a 422 problem naming each bad field.
 
 Error entries carry the field path and pydantic's message, never the submitted value (it
-may be a password).
+may be a password). Text with a NUL character (U+0000) is refused for every route before
+the view runs: PostgreSQL cannot store it in text or JSON, so it would otherwise surface as
+a server error deep in a write (found by the fuzzing run).
 """
 
 from __future__ import annotations
@@ -27,6 +29,56 @@ class ValidationProblem(Problem):
     status = 422
     slug = "validation-error"
     title = "The request is not valid"
+
+
+NUL = "\x00"
+
+
+def _first_nul(document: Any) -> str | None:
+    """The dotted path of the first string (key or value) holding NUL, or None.
+
+    Iterative, so a deeply nested document cannot exhaust the stack.
+    """
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if NUL in value:
+                return path or "body"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else str(key)
+                if NUL in str(key):
+                    return path or "body"
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend(
+                (f"{path}.{index}" if path else str(index), item)
+                for index, item in enumerate(value)
+            )
+    return None
+
+
+def _nul_problem(field: str) -> ValidationProblem:
+    message = "text may not contain the NUL character (U+0000)"
+    return ValidationProblem(
+        "The request contains text that cannot be stored.",
+        errors=[{"field": field, "message": message}],
+    )
+
+
+def reject_nul_characters() -> None:
+    """``before_request``: a path value, query value or JSON string with NUL is a 422."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and NUL in value:
+            raise _nul_problem(name)
+    for key, value in request.args.items(multi=True):
+        if NUL in key or NUL in value:
+            raise _nul_problem(key.replace(NUL, "") or "query")
+    if request.is_json:
+        field = _first_nul(request.get_json(silent=True))
+        if field is not None:
+            raise _nul_problem(field)
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:

@@ -14,7 +14,7 @@ from flask import Flask, Response, jsonify
 from flask.testing import FlaskClient
 from pydantic import BaseModel
 
-from pathfinder.api.contract import Media, ResponseModel, contract
+from pathfinder.api.contract import Media, ResponseModel, contract, contract_of
 from pathfinder.api.openapi import (
     ContractViolation,
     check_response,
@@ -37,6 +37,24 @@ def _refs(node: Any) -> list[str]:
     if isinstance(node, list):
         return [ref for item in node for ref in _refs(item)]
     return []
+
+
+def test_every_route_is_in_the_document(app: Flask) -> None:
+    document = document_of(app)
+    missing = []
+    for (path, method), view in documented_views(app).items():
+        if contract_of(view) is None:
+            missing.append(f"{method.upper()} {path}: no @contract")
+        elif method not in document["paths"].get(path, {}):
+            missing.append(f"{method.upper()} {path}: not in openapi.json")
+    assert missing == []
+
+
+def test_the_document_lists_only_real_routes(app: Flask) -> None:
+    document = document_of(app)
+    real = set(documented_views(app))
+    listed = {(path, method) for path, ops in document["paths"].items() for method in ops}
+    assert listed == real
 
 
 def test_every_reference_resolves(app: Flask) -> None:

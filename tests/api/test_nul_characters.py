@@ -1,0 +1,47 @@
+"""Text with NUL (U+0000) is a 422 on every route, never a server error.
+
+PostgreSQL refuses NUL in text and JSON values; before this guard, the fuzzing run found
+``PUT /me/preferences`` and ``POST /ref/career-paths`` answering 500 on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from flask.testing import FlaskClient
+
+from tests.conftest import AuthActions
+
+
+def _fields(response) -> list[str]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 422, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    return [error["field"] for error in response.get_json()["errors"]]
+
+
+def test_nul_in_a_nested_json_value_names_its_field(client: FlaskClient, auth: AuthActions) -> None:
+    headers = auth.headers(auth.register("nul_body"))
+    body = {"privacy_settings": {"share": ["ok", "bad\u0000value"]}}
+    response = client.put("/api/v1/me/preferences", headers=headers, json=body)
+    assert _fields(response) == ["privacy_settings.share.1"]
+    # Nothing was stored, and the same document without NUL is accepted.
+    body["privacy_settings"]["share"][1] = "good"
+    assert client.put("/api/v1/me/preferences", headers=headers, json=body).status_code == 200
+
+
+def test_nul_in_a_json_key_is_refused(client: FlaskClient, auth: AuthActions) -> None:
+    headers = auth.headers(auth.register("nul_key"))
+    body = {"privacy_settings": {"a\u0000b": 1}}
+    response = client.put("/api/v1/me/preferences", headers=headers, json=body)
+    assert _fields(response) == ["privacy_settings"]
+
+
+def test_nul_in_a_query_or_path_value_is_refused(client: FlaskClient, auth: AuthActions) -> None:
+    headers = auth.headers(auth.register("nul_query"))
+    query = client.get("/api/v1/me/experiences?company=a%00b", headers=headers)
+    assert _fields(query) == ["company"]
+    path = client.get("/api/v1/me/experiences/01J0000000000000000000000%00", headers=headers)
+    assert _fields(path) == ["career_experience_id"]
+
+
+def test_anonymous_callers_still_get_401_first(client: FlaskClient) -> None:
+    response = client.put("/api/v1/me/preferences", json={"x": "\u0000"})
+    assert response.status_code == 401

@@ -2,10 +2,15 @@
 
 Every operation on a user runs under that user's lock (:mod:`.locks`) and as a list of
 idempotent steps (:mod:`.plan`). A step creates its object unless the catalog already has it
-and registers it in ``pf_tenant_objects`` unless already registered; on SQLite and PostgreSQL
-both happen in one transaction, on Oracle (where DDL commits) the registration follows. So a
-crash between any two statements leaves a state the next run completes, and deprovisioning
-drops exactly what the registry lists.
+and registers it in ``pf_tenant_objects`` unless already registered; on PostgreSQL both
+happen in one transaction, on Oracle (where DDL commits) the registration follows. On SQLite
+a brand-new user file commits first and its registration after it, in the shared file;
+an existing file commits with its registration in one transaction. So a crash between any
+two statements or commits leaves a state the next run completes, the registry never lists
+an object that does not exist, and deprovisioning drops exactly what the registry lists.
+
+Provisioning a new user costs one transaction on PostgreSQL (lock row, registry read, DDL,
+registry rows) and two commits on SQLite: see ``docs/performance.md``, "Provisioning".
 """
 
 from __future__ import annotations
@@ -105,7 +110,7 @@ class Provisioner:
             user, version, schema=self.db.tenant_schema, dialect=self.db.engine.dialect
         )
         try:
-            if self.commit_each_step:
+            if self.commit_each_step or self.db.dialect_name not in ("sqlite", "postgresql"):
                 with tenant_lock(self.db, user, wait_seconds=self.wait_seconds):
                     ran = self._provision_step_by_step(user, steps, version)
             elif self.db.is_sqlite:

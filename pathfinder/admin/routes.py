@@ -41,7 +41,7 @@ from pathfinder.admin.schemas import (
     ResendRequest,
     UserListQuery,
 )
-from pathfinder.api.contract import contract
+from pathfinder.api.contract import Media, contract
 from pathfinder.api.validation import ValidationProblem, parse_body, parse_query
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller, request_meta
@@ -171,7 +171,16 @@ def create_invitations() -> ResponseReturnValue:
 
 @bp.post("/admin/invitations/csv")
 @requires("admin")
-@contract(responses={201: AdminInvitationBatch}, tags=("admin",))
+@contract(
+    body=Media(
+        "text/csv",
+        "CSV with a header row: `email` (required), `role`, `group` (a group's name) or "
+        "`feature_group_id`, `expires_in_days`.",
+        alternatives=("multipart/form-data",),
+    ),
+    responses={201: AdminInvitationBatch},
+    tags=("admin",),
+)
 def upload_invitations() -> ResponseReturnValue:
     """Invite from a CSV file (``text/csv`` body or multipart field ``file``)."""
     if (request.content_length or 0) > invitations.MAX_CSV_BYTES * 2:

@@ -83,7 +83,7 @@ class Contract:
     """What one view accepts and answers; ``responses`` maps success statuses to bodies."""
 
     query: type[BaseModel] | None
-    body: type[BaseModel] | None
+    body: type[BaseModel] | Media | None
     responses: Mapping[int, ResponseSpec] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
 
@@ -134,13 +134,14 @@ spec = SpecTree(
 def contract(
     *,
     query: type[BaseModel] | None = None,
-    body: type[BaseModel] | None = None,
+    body: type[BaseModel] | Media | None = None,
     responses: Mapping[int, ResponseSpec],
     tags: tuple[str, ...] = (),
 ) -> Callable[[F], F]:
     """Declare a view's query model, body model and success answers (status -> model).
 
-    ``None`` as a response means "no body" (204); :class:`Media` a non-JSON body. Errors
+    ``None`` as a response means "no body" (204); :class:`Media` a non-JSON body (as a
+    request ``body`` too: an uploaded file, read by the view itself). Errors
     need no declaration: every operation documents problem+json for any 4xx/5xx; declare an
     error status only when its body is not a problem (``/health``'s 503).
     """
@@ -158,7 +159,7 @@ def contract(
         # and rebuilds every response.
         documented = spec.validate(
             query=query,
-            json=body,
+            json=body if isinstance(body, type) else None,
             resp=SpecResponse(**spec_models),
             tags=tags,
             skip_validation=True,

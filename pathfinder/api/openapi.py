@@ -66,6 +66,17 @@ def _file_schema(media_type: str) -> dict[str, Any]:
     return {"type": "string", "format": "binary"}
 
 
+def _upload_schema(media_type: str) -> dict[str, Any]:
+    """An uploaded file: the raw body, or a multipart form with one ``file`` field."""
+    if media_type == "multipart/form-data":
+        return {
+            "type": "object",
+            "properties": {"file": {"type": "string", "format": "binary"}},
+            "required": ["file"],
+        }
+    return {"type": "string"}
+
+
 def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> None:
     """Add what spectree cannot know: the caller's policy, problem+json, file answers."""
     policy = policy_of(view)
@@ -77,6 +88,15 @@ def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> 
     else:
         operation["security"] = [{BEARER_SCHEME: []}]
         operation["x-pathfinder-role"] = policy.role
+    if isinstance(declared.body, Media):
+        operation["requestBody"] = {
+            "required": True,
+            "description": declared.body.description,
+            "content": {
+                media_type: {"schema": _upload_schema(media_type)}
+                for media_type in declared.body.media_types
+            },
+        }
     responses: dict[str, Any] = operation.setdefault("responses", {})
     if declared.query is None and declared.body is None:
         responses.pop("422", None)

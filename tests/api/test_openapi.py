@@ -228,3 +228,23 @@ def test_models_with_one_name_clash_loudly() -> None:
 
     with pytest.raises(RuntimeError, match="two models"):
         component_name(Clash)
+
+
+def test_a_file_upload_is_documented_with_its_media_types(app: Flask) -> None:
+    operation = document_of(app)["paths"]["/api/v1/admin/invitations/csv"]["post"]
+    content = operation["requestBody"]["content"]
+    assert content["text/csv"]["schema"] == {"type": "string"}
+    assert content["multipart/form-data"]["schema"]["required"] == ["file"]
+
+
+@contract(responses={200: Media("application/json", alternatives=("application/zip",))})
+def _download() -> None:
+    """A view used only to hold a contract with alternative media types."""
+
+
+def test_alternative_media_types_are_accepted_and_others_refused(app: Flask) -> None:
+    with app.test_request_context():
+        check_response(_download, Response(b"PK", mimetype="application/zip"))
+        check_response(_download, Response(b"{}", mimetype="application/json"))
+        with pytest.raises(ContractViolation, match="application/json or application/zip"):
+            check_response(_download, Response(b"x", mimetype="text/plain"))

@@ -50,9 +50,9 @@ def lock_in_transaction(conn: sa.Connection, username: str, *, wait_seconds: flo
     transactional on PostgreSQL), the lock costs two statements on the same connection
     instead of a connection and transaction of its own. It is the same row
     :func:`tenant_lock` holds, so it excludes migrate and deprovision too. ``INSERT ... ON
-    CONFLICT DO UPDATE`` locks the row whether it inserts or finds it; a concurrent caller
-    waits for this transaction, then for at most ``wait_seconds`` in all (``lock_timeout``,
-    which stays set for the rest of the transaction).
+    CONFLICT DO UPDATE`` locks the row whether it inserts or finds it. A holder elsewhere
+    makes it wait at most ``wait_seconds`` (``lock_timeout``, which stays set for the rest
+    of this transaction), then raise :class:`TenantBusy`.
     """
     if conn.dialect.name != "postgresql":
         raise ValueError(f"no in-transaction lock on {conn.dialect.name!r}")

@@ -24,7 +24,8 @@ Why this shape:
   the figure.
 * Users are provisioned by the real engine (``Provisioner.provision``), in ``--jobs``
   separate processes so the measured process never held provisioning state. On SQLite
-  10,000 users take about 4-7 minutes on 2 busy CPUs; progress goes to stderr. ``--keep DIR``
+  10,000 users take about 1.5 minutes to provision with 2 jobs and 10-20 minutes to touch
+  on 2 busy CPUs; progress goes to stderr. ``--keep DIR``
   keeps the population and ``--reuse DIR`` measures an existing one without provisioning.
 """
 

@@ -18,8 +18,6 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,
     # Where SQLite files, tenant files and exports live; None means ./instance.
     "INSTANCE_PATH": None,
-    # How many users' Table objects stay cached per process (memory bound, not a user limit).
-    "TENANT_CACHE_SIZE": 256,
     # Seconds a provisioning call waits for another one working on the same user.
     "PROVISIONING_WAIT_SECONDS": 60,
     # Users per transaction batch in `tenants migrate`.
@@ -93,7 +91,6 @@ class DatabaseSettings:
 
     url: str
     instance_path: Path
-    tenant_cache_size: int
     provisioning_wait_seconds: float
     sqlite_busy_timeout_ms: int
 
@@ -115,7 +112,6 @@ def database_settings(config: Mapping[str, Any]) -> DatabaseSettings:
     return DatabaseSettings(
         url=str(url),
         instance_path=instance_path,
-        tenant_cache_size=int(config.get("TENANT_CACHE_SIZE", DEFAULTS["TENANT_CACHE_SIZE"])),
         provisioning_wait_seconds=float(
             config.get("PROVISIONING_WAIT_SECONDS", DEFAULTS["PROVISIONING_WAIT_SECONDS"])
         ),

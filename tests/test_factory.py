@@ -19,10 +19,10 @@ def test_factory_opens_no_connection(tmp_path: Path) -> None:
 
 
 def test_environment_then_overrides(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("PATHFINDER_TENANT_CACHE_SIZE", "17")
+    monkeypatch.setenv("PATHFINDER_SQLITE_BUSY_TIMEOUT_MS", "17")
     monkeypatch.setenv("PATHFINDER_INSTANCE_PATH", str(tmp_path / "from_env"))
     app = create_app({"MIGRATE_BATCH_SIZE": 5})
-    assert app.config["TENANT_CACHE_SIZE"] == 17
+    assert app.config["SQLITE_BUSY_TIMEOUT_MS"] == 17
     assert app.config["MIGRATE_BATCH_SIZE"] == 5
     assert app.instance_path == str((tmp_path / "from_env").resolve())
 

@@ -9,6 +9,7 @@ commit together, atomically.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -18,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pathfinder.config import DatabaseSettings
+from pathfinder.db import tenant_names
 from pathfinder.db.engine import create_database_engine
-from pathfinder.schema.naming import normalize_username
+from pathfinder.schema.naming import TEMPLATE_USERNAME, normalize_username
 from pathfinder.schema.tenant import (
     LATEST_TEMPLATE_VERSION,
     SQLITE_TENANT_SCHEMA,
@@ -33,14 +35,16 @@ class TenantNotProvisioned(LookupError):
 
 
 class Database:
-    """Engine plus the bounded cache of users' Table objects, for one database URL."""
+    """Engine plus the users' Table objects (one shared set per template version)."""
 
     def __init__(self, settings: DatabaseSettings, engine: Engine | None = None) -> None:
         self.settings = settings
         self.engine = engine or create_database_engine(settings)
         self.dialect_name = self.engine.dialect.name
-        # Table objects are cheap to build but not free; keep the hot users' and no more.
-        self._tables = lru_cache(maxsize=settings.tenant_cache_size)(self._build_tables)
+        tenant_names.install(self.engine)
+        # One set of Table objects per template version, named for the template user; each
+        # connection puts its own user's name in the SQL (pathfinder.db.tenant_names).
+        self._templates = lru_cache(maxsize=None)(self._build_templates)
 
     @property
     def is_sqlite(self) -> bool:
@@ -51,16 +55,22 @@ class Database:
         """Schema the users' Table objects are bound to: ``tenant`` on SQLite, else none."""
         return SQLITE_TENANT_SCHEMA if self.is_sqlite else None
 
-    def _build_tables(self, username: str, version: int) -> TenantTables:
-        return tenant_tables(username, version, schema=self.tenant_schema)
+    def _build_templates(self, version: int) -> TenantTables:
+        return tenant_tables(TEMPLATE_USERNAME, version, schema=self.tenant_schema)
 
     def tables_for(self, username: str, version: int = LATEST_TEMPLATE_VERSION) -> TenantTables:
-        """``username``'s Table objects (validated name), from the bounded cache."""
-        return self._tables(normalize_username(username), version)
+        """Table objects for queries on ``username``'s tables at ``version``.
+
+        They are the shared templates (``tables.username`` is the validated user): use them on
+        a connection of :meth:`tenant_transaction` or :meth:`attached`, which name that user's
+        tables. For DDL or catalog comparisons, build the real names with ``tenant_tables``.
+        """
+        user = normalize_username(username)
+        return dataclasses.replace(self._templates(version), username=user)
 
     def tables_cache_info(self) -> object:
-        """Hit/miss/size counters of the Table-object cache (for tests and benchmarks)."""
-        return self._tables.cache_info()
+        """Hit/miss/size counters of the template cache: its size is the number of versions."""
+        return self._templates.cache_info()
 
     def tenant_file(self, username: str) -> Path:
         """Path of ``username``'s SQLite file (only meaningful on SQLite)."""
@@ -93,15 +103,21 @@ class Database:
 
     @contextmanager
     def attached(self, conn: Connection, username: str, *, create: bool = False) -> Iterator[None]:
-        """Attach ``username``'s SQLite file to ``conn`` as ``tenant`` (no-op elsewhere).
+        """Bind ``conn`` to ``username``; on SQLite, attach their file as ``tenant`` too.
 
         Must be called outside a transaction (SQLite refuses ATTACH inside one). With
         ``create`` the file is made when missing (provisioning); otherwise a missing file is
         :class:`TenantNotProvisioned` rather than a new empty file.
         """
-        if not self.is_sqlite:
-            yield
-            return
+        with tenant_names.bound_to(conn, username):
+            if not self.is_sqlite:
+                yield
+                return
+            with self._attached_file(conn, username, create=create):
+                yield
+
+    @contextmanager
+    def _attached_file(self, conn: Connection, username: str, *, create: bool) -> Iterator[None]:
         path = self.tenant_file(username)
         if not create and not path.exists():
             raise TenantNotProvisioned(username)

@@ -19,7 +19,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex, DropTable, Ex
 
 from pathfinder.provisioning.catalog import existing_objects
 from pathfinder.schema.ddl import AddColumn, CreateView, DropView
-from pathfinder.schema.naming import TENANT_PREFIX
+from pathfinder.schema.naming import TEMPLATE_USERNAME, TENANT_PREFIX
 from pathfinder.schema.tenant import TenantTables, TenantView, tenant_tables
 
 StepKind = Literal["table", "index", "view", "column"]
@@ -142,9 +142,9 @@ def provision_steps(tables: TenantTables) -> list[Step]:
     return steps
 
 
-# A valid username that appears in no template text: compiled statements are made for it once
-# and the user's own name is put in its place.
-PLAN_SENTINEL = "zqsentinelqz"
+# A reserved username that appears in no template text: compiled statements are made for it
+# once and the user's own name is put in its place.
+PLAN_SENTINEL = TEMPLATE_USERNAME
 _PLAN_CACHE: dict[tuple[Any, ...], tuple[tuple[StepKind, str, str, int, str], ...]] = {}
 
 

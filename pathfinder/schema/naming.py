@@ -38,6 +38,13 @@ RESERVED_USERNAMES = frozenset(
 )
 
 
+# The username of the shared statement templates: per-user statements are compiled once, for
+# this name, and each connection puts its own user's name in its place (pathfinder.db.tenant
+# _names). It and every name that starts with it plus "_" are refused, so the rewrite of
+# "pf_user_<template>_" can never touch a real user's name.
+TEMPLATE_USERNAME = "zqsentinelqz"
+
+
 class InvalidUsername(ValueError):
     """A username that may not become part of any identifier; the message says why."""
 
@@ -65,8 +72,10 @@ def normalize_username(raw: object) -> str:
         raise InvalidUsername("username may not contain '__'")
     if name.endswith("_"):
         raise InvalidUsername("username may not end with '_'")
-    if name in RESERVED_USERNAMES:
+    if name in RESERVED_USERNAMES or name == TEMPLATE_USERNAME:
         raise InvalidUsername(f"username {name!r} is reserved")
+    if name.startswith(f"{TEMPLATE_USERNAME}_"):
+        raise InvalidUsername(f"usernames starting with {TEMPLATE_USERNAME!r} are reserved")
     return name
 
 
@@ -91,7 +100,7 @@ def tenant_object_name(username: str, tail: str) -> str:
     ``tail`` is a table name (``experiences``) or a table name plus a suffix
     (``ix_exp_dates``); both come from the template, never from input.
     """
-    user = normalize_username(username)
+    user = username if username == TEMPLATE_USERNAME else normalize_username(username)
     if user != username:
         raise InvalidUsername("username must be given in canonical (lower-case) form")
     check_part(tail)

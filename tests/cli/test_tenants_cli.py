@@ -10,6 +10,7 @@ from flask.testing import FlaskCliRunner
 
 from pathfinder.db import Database
 from pathfinder.provisioning import Provisioner
+from pathfinder.schema.tenant import tenant_tables
 from tests.conftest import make_app
 from tests.provisioning.helpers import catalog_objects, expected_objects, registered, state
 
@@ -106,7 +107,8 @@ def test_user_mistakes_are_one_line_and_non_zero(runner: FlaskCliRunner) -> None
 
 def test_verify_reports_drift_and_repair_fixes_it(runner: FlaskCliRunner, db: Database) -> None:
     Provisioner(db).provision("alice")
-    tables = db.tables_for("alice")
+    # The real names (db.tables_for gives the shared templates, named at execution).
+    tables = tenant_tables("alice", schema=db.tenant_schema)
     index = next(ix for ix in tables.skills.indexes)
     with db.connect() as conn, db.attached(conn, "alice"):
         with conn.begin():
@@ -127,7 +129,7 @@ def test_verify_reports_an_extra_column_and_repair_leaves_it(
     runner: FlaskCliRunner, db: Database
 ) -> None:
     Provisioner(db).provision("alice")
-    tables = db.tables_for("alice")
+    tables = tenant_tables("alice", schema=db.tenant_schema)
     with db.connect() as conn, db.attached(conn, "alice"):
         with conn.begin():
             from pathfinder.schema.ddl import AddColumn

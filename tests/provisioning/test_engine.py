@@ -230,11 +230,14 @@ def test_migration_failure_is_recorded_and_resumable(db: Database) -> None:
     assert verify_user(db, "oldie").clean
 
 
-def test_user_tables_cache_is_bounded(db: Database) -> None:
-    for index in range(db.settings.tenant_cache_size + 20):
-        db.tables_for(f"user_{index}")
+def test_user_tables_do_not_grow_with_the_number_of_users(db: Database) -> None:
+    first = db.tables_for("user_0")
+    for index in range(300):
+        tables = db.tables_for(f"user_{index}")
+        assert tables.username == f"user_{index}"
+        assert tables.experiences is first.experiences
     info = db.tables_cache_info()
-    assert info.currsize == db.settings.tenant_cache_size  # type: ignore[attr-defined]
+    assert info.currsize == 1  # type: ignore[attr-defined]
 
 
 def test_the_longest_username_provisions(db: Database) -> None:

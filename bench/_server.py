@@ -56,6 +56,7 @@ def machine_info() -> dict[str, str]:
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": str(len(os.sched_getaffinity(0))),
         "cpu": model,
+        "os": platform.platform(),
         "python": platform.python_version(),
         "sqlalchemy": sa.__version__,
         "sqlite": sqlite3.sqlite_version,

@@ -30,10 +30,8 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import platform
 import secrets
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -45,6 +43,7 @@ from typing import Any
 
 import _pg
 import sqlalchemy as sa
+from _server import log, machine_info
 from flask import Flask, jsonify
 from flask.typing import ResponseReturnValue
 
@@ -57,32 +56,6 @@ from pathfinder.provisioning import Provisioner
 
 BENCH_USER = "benchaudit"
 PING_PATH = "/api/v1/_bench/ping"
-
-
-def log(message: str) -> None:
-    """Progress to stderr; the report is stdout."""
-    print(message, file=sys.stderr, flush=True)
-
-
-def machine_info() -> dict[str, str]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(OSError):
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "cpu": model,
-        "os": platform.platform(),
-        "python": platform.python_version(),
-        "sqlalchemy": sa.__version__,
-        "sqlite": sqlite3.sqlite_version,
-        "load average at start": load,
-    }
 
 
 @dataclass

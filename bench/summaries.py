@@ -29,10 +29,8 @@ import argparse
 import contextlib
 import datetime as dt
 import os
-import platform
 import secrets
 import shutil
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -43,6 +41,7 @@ from typing import Any
 
 import _pg
 import sqlalchemy as sa
+from _server import log, machine_info
 from flask import Flask
 
 from pathfinder import create_app
@@ -59,32 +58,6 @@ API = "/api/v1"
 BUDGET_MS = {"quick": 10.0, "summary": 50.0, "detailed": 200.0}
 TECHNOLOGIES = ["Python", "PostgreSQL", "Kubernetes", "SQL", "Power BI", "Excel", "Go", "React"]
 SKILLS = ["Leadership", "Budgeting", "IFRS", "Docker", "Terraform", "Mentoring", "Tableau"]
-
-
-def log(message: str) -> None:
-    """Progress to stderr; the report is stdout."""
-    print(message, file=sys.stderr, flush=True)
-
-
-def machine_info() -> dict[str, str]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = "n/a"
-    with contextlib.suppress(OSError):
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return {
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "cpu": model,
-        "python": platform.python_version(),
-        "sqlalchemy": sa.__version__,
-        "sqlite": sqlite3.sqlite_version,
-        "load average at start": load,
-    }
 
 
 def percentile(samples: list[float], fraction: float) -> float:

@@ -228,6 +228,11 @@ def parse_csv(data: bytes) -> list[InvitationItem]:
             "The CSV file must be UTF-8 text.",
             errors=[{"field": "file", "message": "not UTF-8"}],
         ) from exc
+    if "\x00" in text:
+        raise ValidationProblem(
+            "The CSV file contains the NUL character (U+0000).",
+            errors=[{"field": "file", "message": "text may not contain the NUL character"}],
+        )
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     unknown = sorted(set(header) - set(CSV_COLUMNS))

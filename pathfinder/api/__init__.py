@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.reference import routes as reference_routes
 
     errors.init_app(app)
+    app.json = validation.BoundedJSONProvider(app)
     app.before_request(validation.reject_nul_characters)
     app.register_blueprint(health.bp, url_prefix=API_PREFIX)
     app.register_blueprint(auth_routes.bp, url_prefix=f"{API_PREFIX}/auth")

@@ -9,8 +9,11 @@ from pydantic import Field, field_validator, model_validator
 from pathfinder.api.validation import RequestModel
 from pathfinder.schema.naming import InvalidUsername, normalize_username
 
-# Deliberately simple: one @, something on both sides, a dot in the domain, no spaces.
-EMAIL_PATTERN = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# Deliberately simple: one @, something on both sides, a dot in the domain, no spaces and no
+# control characters.
+EMAIL_PATTERN = re.compile(
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+)
 
 
 def check_email(value: str) -> str:

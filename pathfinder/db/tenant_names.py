@@ -10,10 +10,11 @@ before it reaches the driver. Memory no longer depends on the number of users, a
 statement compiled for one user is a cache hit for the next.
 
 Only validated usernames are written into SQL, and the template's names are unquoted
-lower-case identifiers, so the rewrite cannot touch anything else: bound values never appear
-in the SQL text, and the validator refuses every username that starts with the template's.
-A template statement on a connection bound to no user is an error, never a query on the
-template's (non-existent) tables.
+lower-case identifiers. Bound values never appear in the SQL text. The template username
+holds ``__``, which no username may contain, so no real per-user name (which bound
+connections also run: deprovisioning, migrations) can contain the replaced prefix. A template
+statement on a connection bound to no user is an error, never a query on the template's
+(non-existent) tables, and a binding never outlives the checkout of its pooled connection.
 """
 
 from __future__ import annotations
@@ -53,10 +54,17 @@ def _rewrite(
     return statement.replace(TEMPLATE_PREFIX, f"{TENANT_PREFIX}{user}_"), parameters
 
 
+def _forget_binding(dbapi_connection: Any, record: Any) -> None:
+    # The binding lives in the pooled connection's info; a block that ended without its
+    # clean-up (the connection closed inside it) must not hand it to the next checkout.
+    record.info.pop(_BOUND_USER, None)
+
+
 def install(engine: sa.Engine) -> None:
     """Rewrite template names on every statement ``engine`` runs (once per engine)."""
     if not sa.event.contains(engine, "before_cursor_execute", _rewrite):
         sa.event.listen(engine, "before_cursor_execute", _rewrite, retval=True)
+        sa.event.listen(engine, "checkin", _forget_binding)
 
 
 @contextmanager

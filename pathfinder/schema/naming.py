@@ -39,10 +39,11 @@ RESERVED_USERNAMES = frozenset(
 
 
 # The username of the shared statement templates: per-user statements are compiled once, for
-# this name, and each connection puts its own user's name in its place (pathfinder.db.tenant
-# _names). It and every name that starts with it plus "_" are refused, so the rewrite of
-# "pf_user_<template>_" can never touch a real user's name.
-TEMPLATE_USERNAME = "zqsentinelqz"
+# this name, and each connection puts its own user's name in its place
+# (pathfinder.db.tenant_names). It contains "__", which no username may: a real user's names
+# ("pf_user_" + a name that neither holds "__" nor ends in "_" + a template tail) can never
+# contain "pf_user_<template>_", so the rewrite cannot touch them.
+TEMPLATE_USERNAME = "zq__template"
 
 
 class InvalidUsername(ValueError):
@@ -72,10 +73,8 @@ def normalize_username(raw: object) -> str:
         raise InvalidUsername("username may not contain '__'")
     if name.endswith("_"):
         raise InvalidUsername("username may not end with '_'")
-    if name in RESERVED_USERNAMES or name == TEMPLATE_USERNAME:
+    if name in RESERVED_USERNAMES:
         raise InvalidUsername(f"username {name!r} is reserved")
-    if name.startswith(f"{TEMPLATE_USERNAME}_"):
-        raise InvalidUsername(f"usernames starting with {TEMPLATE_USERNAME!r} are reserved")
     return name
 
 

@@ -217,6 +217,8 @@ def test_csv_upload(client: FlaskClient, auth: AuthActions, db: Database) -> Non
     assert refused(b"email,group\nz@example.com,Nope\n")["errors"][0]["field"] == "rows.1.group"
     assert refused(b"email\n" + b"".join(b"r%d@example.com\n" % n for n in range(101)))
     assert refused(b"\xff\xfe")["errors"][0]["message"] == "not UTF-8"
+    # PostgreSQL cannot store NUL: refused as input, not a 500 at the insert.
+    assert "NUL" in refused(b"email\nx\x00y@example.com\n")["errors"][0]["message"]
 
 
 def test_list_revoke_resend(client: FlaskClient, auth: AuthActions, db: Database) -> None:

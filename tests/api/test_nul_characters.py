@@ -1,7 +1,9 @@
-"""Text with NUL (U+0000) is a 422 on every route, never a server error.
+"""Hostile JSON is a client error on every route, never a server error.
 
-PostgreSQL refuses NUL in text and JSON values; before this guard, the fuzzing run found
-``PUT /me/preferences`` and ``POST /ref/career-paths`` answering 500 on PostgreSQL.
+Text with NUL (U+0000) is a 422: PostgreSQL refuses NUL in text and JSON values, and the
+fuzzing run found ``PUT /me/preferences`` and ``POST /ref/career-paths`` answering 500 on
+PostgreSQL before the guard. A document nested too deeply to parse is malformed (400 where
+a body is read), not a ``RecursionError`` escaping as a 500.
 """
 
 from __future__ import annotations
@@ -45,3 +47,27 @@ def test_nul_in_a_query_or_path_value_is_refused(client: FlaskClient, auth: Auth
 def test_anonymous_callers_still_get_401_first(client: FlaskClient) -> None:
     response = client.put("/api/v1/me/preferences", json={"x": "\u0000"})
     assert response.status_code == 401
+
+
+DEEP = b"[" * 5000 + b"]" * 5000
+
+
+def test_deeply_nested_json_is_malformed_not_a_server_error(client: FlaskClient) -> None:
+    headers = {"Content-Type": "application/json"}
+    login = client.post("/api/v1/auth/login", data=DEEP, headers=headers)
+    assert login.status_code == 400
+    assert login.get_json()["type"].endswith("malformed-body")
+    # A route that reads no body ignores it.
+    assert client.get("/api/v1/health", data=DEEP, headers=headers).status_code == 200
+
+
+def test_e_mail_addresses_refuse_control_characters() -> None:
+    from pathfinder.auth.schemas import check_email
+
+    for bad in ("a\x00b@example.com", "a@exa\x07mple.com", "a@example.co\x7f"):
+        try:
+            check_email(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")
+    assert check_email("a.b@example.com") == "a.b@example.com"

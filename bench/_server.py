@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -357,3 +357,19 @@ def experience_body(n: int) -> dict[str, Any]:
         "technologies": TECHNOLOGIES[n % 4 : n % 4 + 4],
         "team_size": n % 12,
     }
+
+
+def time_round_robin(
+    operations: dict[str, Callable[[], Any]], iterations: int, warmup: int
+) -> dict[str, list[float]]:
+    """Milliseconds per call, the operations alternating so drift on a shared machine hits all."""
+    samples: dict[str, list[float]] = {name: [] for name in operations}
+    clock = time.perf_counter
+    for n in range(warmup + iterations):
+        for name, operation in operations.items():
+            start = clock()
+            operation()
+            elapsed = clock() - start
+            if n >= warmup:
+                samples[name].append(elapsed * 1000)
+    return samples

@@ -31,7 +31,6 @@ import contextlib
 import datetime as dt
 import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +45,7 @@ from _server import (
     postgres_database,
     print_machine,
     temp_dir,
+    time_round_robin,
 )
 from flask import Flask, jsonify, request
 
@@ -197,21 +197,6 @@ def same_rows(api_items: list[dict[str, Any]], bare: dict[str, Any]) -> None:
     right = [tuple(str(item[k]) for k in keys) for item in bare["items"]]
     if left != right:
         raise RuntimeError("the bare handler does not answer the same rows as the API")
-
-
-def time_round_robin(
-    operations: dict[str, Callable[[], None]], iterations: int, warmup: int
-) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {name: [] for name in operations}
-    clock = time.perf_counter
-    for n in range(warmup + iterations):
-        for name, operation in operations.items():
-            start = clock()
-            operation()
-            elapsed = clock() - start
-            if n >= warmup:
-                samples[name].append(elapsed * 1000)
-    return samples
 
 
 def print_report(results: dict[str, tuple[str, dict[str, list[float]]]]) -> bool:

@@ -34,14 +34,13 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import _pg
 import sqlalchemy as sa
-from _server import log, machine_info
+from _server import log, machine_info, time_round_robin
 from flask import Flask
 
 from pathfinder import create_app
@@ -212,21 +211,6 @@ def run_backend(backend: str, args: argparse.Namespace) -> tuple[str, dict[str, 
         finally:
             db.dispose()
     return description, samples
-
-
-def time_round_robin(
-    operations: dict[str, Callable[[], Any]], iterations: int, warmup: int
-) -> dict[str, list[float]]:
-    samples: dict[str, list[float]] = {name: [] for name in operations}
-    clock = time.perf_counter
-    for n in range(warmup + iterations):
-        for name, operation in operations.items():
-            start = clock()
-            operation()
-            elapsed = clock() - start
-            if n >= warmup:
-                samples[name].append(elapsed * 1000)
-    return samples
 
 
 def print_report(

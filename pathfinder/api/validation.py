@@ -84,7 +84,13 @@ def _nul_problem(field: str) -> ValidationProblem:
 
 
 def reject_nul_characters() -> None:
-    """``before_request``: a path value, query value or JSON string with NUL is a 422."""
+    """``before_request``: a path value, query value or JSON string with NUL is a 422.
+
+    An unknown route or method keeps its 404/405: routing errors are raised after the
+    ``before_request`` hooks, so they are let through here.
+    """
+    if request.routing_exception is not None:
+        return
     for name, value in (request.view_args or {}).items():
         if isinstance(value, str) and NUL in value:
             raise _nul_problem(name)

@@ -44,6 +44,12 @@ def test_nul_in_a_query_or_path_value_is_refused(client: FlaskClient, auth: Auth
     assert _fields(path) == ["career_experience_id"]
 
 
+def test_unknown_routes_and_methods_keep_404_and_405(client: FlaskClient) -> None:
+    body = {"x": "\u0000"}
+    assert client.post("/api/v1/no-such-route", json=body).status_code == 404
+    assert client.post("/api/v1/health", json=body).status_code == 405
+
+
 def test_anonymous_callers_still_get_401_first(client: FlaskClient) -> None:
     response = client.put("/api/v1/me/preferences", json={"x": "\u0000"})
     assert response.status_code == 401

@@ -79,6 +79,25 @@ def _null_errors(changes: dict[str, Any], required: tuple[str, ...]) -> None:
 # -- skills catalogue --------------------------------------------------------------------------
 
 
+def _record_change(
+    conn: Connection,
+    actor: Principal,
+    target_type: str,
+    target_id: str,
+    action: str,
+    **details: Any,
+) -> None:
+    """The audit row of an admin's change to reference data, in the change's transaction."""
+    audit.record(
+        conn,
+        "authz_admin",
+        actor=actor,
+        target_type=target_type,
+        target_id=target_id,
+        details={"action": action, **details},
+    )
+
+
 def list_skills(query: SkillCatalogQuery) -> dict[str, Any]:
     """One page of active catalogue entries, by name."""
     after = decode_cursor(query.cursor, 1)
@@ -141,14 +160,7 @@ def create_skill(actor: Principal, body: SkillCatalogCreate) -> dict[str, Any]:
     with get_database().transaction() as conn:
         _check_terms(conn, body.name, aliases, None)
         repo.insert_skills(conn, [row])
-        audit.record(
-            conn,
-            "authz_admin",
-            actor=actor,
-            target_type="ref_skill",
-            target_id=row["id"],
-            details={"action": "create", "name": body.name},
-        )
+        _record_change(conn, actor, "ref_skill", row["id"], "create", name=body.name)
     return serialise_skill(row)
 
 
@@ -173,13 +185,8 @@ def update_skill(actor: Principal, skill_id: str, body: SkillCatalogUpdate) -> d
         if changes:
             changes["updated_at"] = datetime.now(UTC)
             repo.update_skill(conn, skill_id, changes)
-            audit.record(
-                conn,
-                "authz_admin",
-                actor=actor,
-                target_type="ref_skill",
-                target_id=skill_id,
-                details={"action": "update", "fields": sorted(body.model_fields_set)},
+            _record_change(
+                conn, actor, "ref_skill", skill_id, "update", fields=sorted(body.model_fields_set)
             )
         updated = repo.get_skill(conn, skill_id)
     assert updated is not None  # noqa: S101 - read back inside the same transaction
@@ -192,14 +199,7 @@ def delete_skill(actor: Principal, skill_id: str) -> None:
         row = repo.get_skill(conn, skill_id)
         if row is None or not repo.delete_skill(conn, skill_id):
             raise NotFound("No such catalogue entry.")
-        audit.record(
-            conn,
-            "authz_admin",
-            actor=actor,
-            target_type="ref_skill",
-            target_id=skill_id,
-            details={"action": "delete", "name": row["name"]},
-        )
+        _record_change(conn, actor, "ref_skill", skill_id, "delete", name=row["name"])
 
 
 # -- career paths ------------------------------------------------------------------------------
@@ -242,14 +242,7 @@ def create_career_path(actor: Principal, body: CareerPathCreate) -> dict[str, An
         if repo.career_path_key_exists(conn, body.path_key, except_id=None):
             raise Conflict(f"A career path with key '{body.path_key}' exists.", slug="path-exists")
         repo.insert_career_paths(conn, [row])
-        audit.record(
-            conn,
-            "authz_admin",
-            actor=actor,
-            target_type="ref_career_path",
-            target_id=row["id"],
-            details={"action": "create", "path_key": body.path_key},
-        )
+        _record_change(conn, actor, "ref_career_path", row["id"], "create", path_key=body.path_key)
     return serialise_path(row)
 
 
@@ -266,13 +259,13 @@ def update_career_path(actor: Principal, path_id: str, body: CareerPathUpdate) -
         if changes:
             changes["updated_at"] = datetime.now(UTC)
             repo.update_career_path(conn, path_id, changes)
-            audit.record(
+            _record_change(
                 conn,
-                "authz_admin",
-                actor=actor,
-                target_type="ref_career_path",
-                target_id=path_id,
-                details={"action": "update", "fields": sorted(body.model_fields_set)},
+                actor,
+                "ref_career_path",
+                path_id,
+                "update",
+                fields=sorted(body.model_fields_set),
             )
         updated = repo.get_career_path(conn, path_id)
     assert updated is not None  # noqa: S101 - read back inside the same transaction
@@ -285,11 +278,4 @@ def delete_career_path(actor: Principal, path_id: str) -> None:
         row = repo.get_career_path(conn, path_id)
         if row is None or not repo.delete_career_path(conn, path_id):
             raise NotFound("No such career path.")
-        audit.record(
-            conn,
-            "authz_admin",
-            actor=actor,
-            target_type="ref_career_path",
-            target_id=path_id,
-            details={"action": "delete", "path_key": row["path_key"]},
-        )
+        _record_change(conn, actor, "ref_career_path", path_id, "delete", path_key=row["path_key"])

@@ -140,34 +140,14 @@ def build_document(app: Flask) -> dict[str, Any]:
             view = views.get((path, method))
             if view is not None:
                 _complete_operation(operation, view)
+    # ProblemDocument is registered by spectree as the validation-error model of every
+    # contract, so the schemas already hold it.
     components = document.setdefault("components", {})
-    components.setdefault("schemas", {})["ProblemDocument"] = _problem_schema()
     components["securitySchemes"] = {
         BEARER_SCHEME: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     }
     document["security"] = []
     return document
-
-
-def _problem_schema() -> dict[str, Any]:
-    schema = ProblemDocument.model_json_schema(
-        ref_template="#/components/schemas/ProblemDocument.{model}"
-    )
-    schema.pop("$defs", None)
-    schema["properties"]["errors"] = {
-        "anyOf": [
-            {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-                    "required": ["field", "message"],
-                },
-            },
-            {"type": "null"},
-        ]
-    }
-    return schema
 
 
 def document_of(app: Flask) -> dict[str, Any]:

@@ -30,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     # Secrets: unset means a generated development value in <instance>/dev-secrets.json.
     "JWT_SECRET_KEY": None,
     "AUDIT_HMAC_KEY": None,
+    # Ed25519 private key (base64url of its 32-byte seed) that signs audit checkpoints.
+    "AUDIT_SIGNING_KEY": None,
     # JSON object {"<version>": "<base64url 32-byte key>", ...}; the highest version wraps.
     "KEK_KEYRING": None,
     # Which key provider wraps data keys: "local" (keyring above); a KMS provider plugs in here.
@@ -39,6 +41,21 @@ DEFAULTS: dict[str, Any] = {
     "DEK_CACHE_SIZE": 1024,
     # Audit rows for API requests (the change-level audit rows are always written).
     "AUDIT_REQUESTS": True,
+    # Where signed audit checkpoints are exported, outside the database: "file:<path>"
+    # (append-only JSON lines, fsynced; default <instance>/audit/checkpoints.jsonl) or
+    # "syslog:<host>:<port>" / "syslog:/dev/log" (docs/audit.md).
+    "AUDIT_CHECKPOINT_SINK": None,
+    # The exported checkpoint file `audit verify` reads (default: the file sink's path).
+    "AUDIT_CHECKPOINT_FILE": None,
+    # Public keys (base64url, comma-separated) of retired signing keys, for verification.
+    "AUDIT_VERIFY_KEYS": "",
+    # How often the scheduler's leader seals: the window in which a deleted row is seen only
+    # as a gap in seq (docs/audit.md).
+    "AUDIT_SEAL_INTERVAL_SECONDS": 5,
+    # Rows integrated per checkpoint at most (a backlog is sealed in several).
+    "AUDIT_SEAL_BATCH_SIZE": 20000,
+    # A seq gap still open this long is settled: no transaction lasts longer.
+    "AUDIT_GAP_SETTLE_SECONDS": 3600,
     # Production on SQLite is refused unless this says it is intended (a single-host pilot).
     "ALLOW_SQLITE_IN_PRODUCTION": False,
     # "json" (one JSON object per line, with the request id) or "text"; None: json in
@@ -53,7 +70,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Secrets production must set explicitly (no generated development value).
-PRODUCTION_SECRETS = ("JWT_SECRET_KEY", "AUDIT_HMAC_KEY", "KEK_KEYRING")
+PRODUCTION_SECRETS = ("JWT_SECRET_KEY", "AUDIT_HMAC_KEY", "AUDIT_SIGNING_KEY", "KEK_KEYRING")
 # Well-known placeholder values that must never reach production.
 PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret", "dev", "development", "test"})
 

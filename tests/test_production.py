@@ -31,6 +31,7 @@ def production(**overrides: object) -> dict[str, object]:
         "DATABASE_URL": PG_URL,
         "JWT_SECRET_KEY": STRONG,
         "AUDIT_HMAC_KEY": STRONG,
+        "AUDIT_SIGNING_KEY": "pd7FqZ1y1h0eW3nXk2mY2m4b8o5v3r9t1a2s6d8f0gQ",
         "KEK_KEYRING": KEYRING,
     }
     config.update(overrides)

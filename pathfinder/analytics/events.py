@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from pathfinder.analytics.pii import strip_pii, strip_url, truncate_ip
 from pathfinder.analytics.schemas import CLIENT_EVENT_TYPES, EventCreate
-from pathfinder.audit.chain import clean_text
+from pathfinder.audit.sanitise import clean_text
 from pathfinder.auth.principal import Principal
 from pathfinder.db import get_database
 from pathfinder.ids import new_id

@@ -29,7 +29,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pathfinder.audit.chain import clean_text, is_secret_key
+from pathfinder.audit.sanitise import clean_text, is_secret_key
 
 REDACTED = "[redacted]"
 MAX_DEPTH = 10

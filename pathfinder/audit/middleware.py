@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 
-from pathfinder.audit.chain import is_secret_key
+from pathfinder.audit.sanitise import is_secret_key
 from pathfinder.auth.principal import current_principal
 from pathfinder.db import get_database
 from pathfinder.ids import new_id

@@ -7,7 +7,7 @@ from flask.cli import AppGroup
 
 from pathfinder.cli.errors import dba_errors
 from pathfinder.db import get_database
-from pathfinder.db.setup import database_status, init_database
+from pathfinder.db.setup import LegacyAuditLog, database_status, init_database
 
 db_group = AppGroup("db", help="Create and inspect the shared schema.")
 
@@ -17,7 +17,10 @@ db_group = AppGroup("db", help="Create and inspect the shared schema.")
 def init_command() -> None:
     """Create the shared tables and record schema versions (safe to repeat)."""
     database = get_database()
-    created = init_database(database)
+    try:
+        created = init_database(database)
+    except LegacyAuditLog as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(
         f"Initialised {database.dialect_name} database: "
         f"{len(created)} table(s) created" + (f" ({', '.join(created)})" if created else "")

@@ -1,4 +1,8 @@
-"""``pathfinder jobs list|run`` and ``pathfinder scheduler``."""
+"""``pathfinder jobs list|run`` and ``pathfinder scheduler``.
+
+``jobs run`` writes one ``sys_dba_action`` audit row after the run, with the operator as
+actor; runs the scheduler starts are recorded in ``pf_job_runs`` only.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from pathfinder.cli.errors import dba_errors
+from pathfinder.cli.operator import dba_action
 from pathfinder.db import get_database
 from pathfinder.jobs.registry import load_jobs, schedule_for
-from pathfinder.jobs.runner import UnknownJob, last_runs, run_job
+from pathfinder.jobs.runner import last_runs, run_job
 
 jobs_group = AppGroup("jobs", help="List scheduled jobs and run one once.")
 
@@ -39,11 +44,20 @@ def list_command() -> None:
 def run_command(name: str) -> None:
     """Run job NAME once now; exit 1 when it fails or another run holds it."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    try:
+    jobs = load_jobs()
+    if name not in jobs:
+        # A typo runs nothing, so it is answered here and leaves no audit row.
+        raise click.ClickException(f"unknown job {name!r}; jobs are: {', '.join(sorted(jobs))}")
+    with dba_action("sys_dba_action", "jobs run", target_type="job", target_display=name) as row:
         record = run_job(app, name, trigger="cli")
-    except UnknownJob as exc:
-        known = ", ".join(sorted(load_jobs()))
-        raise click.ClickException(f"unknown job {name!r}; jobs are: {known}") from exc
+        # The run's error text stays in pf_job_runs (found by run_id): it may quote data.
+        row.details = {
+            "job": name,
+            "run_id": record.run_id,
+            "run_outcome": record.outcome,
+            "rows_touched": record.rows_touched,
+        }
+        row.outcome = "success" if record.outcome == "succeeded" else "failure"
     click.echo(f"{name}: {record.outcome} ({record.rows_touched or 0} rows)")
     if record.outcome != "succeeded":
         raise click.ClickException(record.error or record.outcome)

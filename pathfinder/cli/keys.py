@@ -4,12 +4,17 @@ Errors an operator can act on (an unusable keyring, a missing old KEK, an unknow
 destroyed key, a value that fails to decrypt) print one line and exit 1. Work in progress
 shows a progress bar on stderr. A run stopped on purpose by ``--max-batches`` exits 3: the
 work is safe to resume by running the same command again.
+
+Each rotation run writes one ``sys_dba_action`` audit row after it ends, with the counts and
+the operator as actor, besides the ``crypt_key_rotated`` row every committed key change
+writes in its own transaction (which names the operator too).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -17,13 +22,14 @@ import click
 from flask.cli import AppGroup
 
 from pathfinder.cli.errors import dba_errors, one_line
+from pathfinder.cli.operator import dba_action, dba_key_audit
 from pathfinder.db import Database, get_database
-from pathfinder.security.key_audit import record_key_audit
 from pathfinder.security.keys import CryptoError, DataKeyStore, get_key_store
 from pathfinder.security.rotation import (
     DEFAULT_BATCH_SIZE,
     MAX_BATCH_SIZE,
     DekRotation,
+    KekRotation,
     UserRef,
     find_user,
     kek_usage,
@@ -77,21 +83,36 @@ def rotate_kek_command(batch_size: int, max_batches: int | None) -> None:
     database = get_database()
     provider = get_key_store().provider
     target = provider.current_version
-    pending = pending_kek_rewraps(database, provider)
+    with dba_action(
+        "sys_dba_action", "keys rotate-kek", target_type="kek", target_display=f"KEK v{target}"
+    ) as row:
+        pending = pending_kek_rewraps(database, provider)
+        result = KekRotation(kek_version=target, rewrapped=0, batches=0, remaining=0)
+        if pending:
+            with click.progressbar(
+                length=pending,
+                label=f"Re-wrapping under KEK v{target}",
+                file=sys.stderr,
+                show_pos=True,
+            ) as bar:
+                result = rotate_kek(
+                    database,
+                    provider,
+                    batch_size=batch_size,
+                    max_batches=max_batches,
+                    progress=bar.update,
+                    audit=dba_key_audit,
+                )
+        row.details = {
+            "kek_version": target,
+            "rewrapped": result.rewrapped,
+            "batches": result.batches,
+            "remaining": result.remaining,
+            "complete": result.complete,
+        }
     if pending == 0:
         click.echo(f"All data keys are wrapped by KEK version {target}; nothing to do.")
         return
-    with click.progressbar(
-        length=pending, label=f"Re-wrapping under KEK v{target}", file=sys.stderr, show_pos=True
-    ) as bar:
-        result = rotate_kek(
-            database,
-            provider,
-            batch_size=batch_size,
-            max_batches=max_batches,
-            progress=bar.update,
-            audit=record_key_audit,
-        )
     click.echo(
         f"Re-wrapped {result.rewrapped} data key(s) under KEK version {target} "
         f"in {result.batches} batch(es)."
@@ -161,13 +182,61 @@ def rotate_dek_command(
         raise click.UsageError("name USERNAMEs or give --all (not both)")
     if created_before is not None and not all_users:
         raise click.UsageError("--created-before goes with --all")
+    cutoff = _parse_cutoff(created_before) if all_users else None
     database = get_database()
     store = get_key_store()
-    if all_users:
-        _rotate_all(database, store, _parse_cutoff(created_before), batch_size, max_batches)
-        return
+    with dba_action("sys_dba_action", "keys rotate-dek", target_type="dek") as row:
+        if cutoff is not None:
+            run = _rotate_all(database, store, cutoff, batch_size, max_batches)
+        else:
+            run = _rotate_named(database, store, usernames, batch_size, max_batches)
+        row.details = run.audit_details()
+        row.outcome = "failure" if run.failed else "success"
+    if run.failed:
+        raise click.ClickException(f"{run.failed} of {run.users} user(s) failed")
+    if run.stopped_early:
+        if run.resume_hint:
+            click.echo(run.resume_hint, err=True)
+        _stopped_early()
+
+
+@dataclass
+class _DekRun:
+    """What one ``rotate-dek`` run did: printed as it went, then audited and turned into an
+    exit status once it is over (so the audit row is written before the command exits)."""
+
+    users: int = 0
+    rotations: list[DekRotation] = field(default_factory=list)
+    failed: int = 0
+    stopped_early: bool = False
+    resume_hint: str = ""
+    created_before: str | None = None
+
+    def audit_details(self) -> dict[str, Any]:
+        """Counts only: which users were rotated is in their own ``crypt_key_rotated`` rows."""
+        details: dict[str, Any] = {
+            "users": self.users,
+            "users_rotated": sum(1 for r in self.rotations if r.complete),
+            "users_failed": self.failed,
+            "rows_resealed": sum(r.rows_resealed for r in self.rotations),
+            "values_resealed": sum(r.values_resealed for r in self.rotations),
+            "complete": not (self.failed or self.stopped_early),
+        }
+        if self.created_before is not None:
+            details["created_before"] = self.created_before
+        return details
+
+
+def _rotate_named(
+    database: Database,
+    store: DataKeyStore,
+    usernames: tuple[str, ...],
+    batch_size: int,
+    max_batches: int | None,
+) -> _DekRun:
     with database.transaction() as conn:
         targets = [find_user(conn, name) for name in dict.fromkeys(usernames)]
+    run = _DekRun(users=len(targets))
     failures: list[str] = []
     left = max_batches
     for user in targets:
@@ -179,15 +248,15 @@ def rotate_dek_command(
         except CryptoError as exc:
             failures.append(f"{user.username}: {one_line(exc)}")
             continue
+        run.rotations.append(rotation)
         if left is not None:
             left -= rotation.batches
         click.echo(_describe(rotation))
     for line in failures:
         click.echo(f"error: {line}", err=True)
-    if failures:
-        raise click.ClickException(f"{len(failures)} of {len(targets)} user(s) failed")
-    if left is not None and left <= 0:
-        _stopped_early()
+    run.failed = len(failures)
+    run.stopped_early = left is not None and left <= 0
+    return run
 
 
 def _rotate_one(
@@ -195,7 +264,7 @@ def _rotate_one(
 ) -> DekRotation:
     # Fix the target first (rotate_dek finds the same one: a rotation under way is resumed,
     # never doubled), so the bar can count exactly the rows that are left.
-    target, created = rotation_target(database, store, user, audit=record_key_audit)
+    target, created = rotation_target(database, store, user, audit=dba_key_audit)
     pending = sum(stale_token_rows(database, user, target).values())
     with click.progressbar(
         length=max(pending, 1),
@@ -210,7 +279,7 @@ def _rotate_one(
             batch_size=batch_size,
             max_batches=max_batches,
             progress=bar.update,
-            audit=record_key_audit,
+            audit=dba_key_audit,
         )
     rotation.created_version = rotation.created_version or created
     return rotation
@@ -222,7 +291,7 @@ def _rotate_all(
     cutoff: datetime,
     batch_size: int,
     max_batches: int | None,
-) -> None:
+) -> _DekRun:
     stamp = cutoff.isoformat().replace("+00:00", "Z")
     click.echo(
         f"Rotating data keys created before {stamp} (to resume: pathfinder keys rotate-dek "
@@ -230,9 +299,10 @@ def _rotate_all(
         err=True,
     )
     due = users_due_for_rotation(database, created_before=cutoff)
+    run = _DekRun(users=len(due), created_before=stamp)
     if not due:
         click.echo("No data key is due for rotation; nothing to do.")
-        return
+        return run
     lines: list[str] = []
     with click.progressbar(
         length=len(due), label="Rotating data keys", file=sys.stderr, show_pos=True
@@ -249,21 +319,20 @@ def _rotate_all(
             batch_size=batch_size,
             max_batches=max_batches,
             on_user=on_user,
-            audit=record_key_audit,
+            audit=dba_key_audit,
         )
     for line in lines:
         click.echo(line, err=line.startswith("error: "))
     done = sum(1 for r in report.rotations if r.complete)
     click.echo(f"{done} of {len(due)} user(s) rotated.")
-    if report.failures:
-        raise click.ClickException(f"{len(report.failures)} of {len(due)} user(s) failed")
-    if report.stopped_early:
-        click.echo(
-            f"Stopped by --max-batches; resume with: pathfinder keys rotate-dek --all "
-            f"--created-before {stamp}",
-            err=True,
-        )
-        _stopped_early()
+    run.rotations = report.rotations
+    run.failed = len(report.failures)
+    run.stopped_early = report.stopped_early
+    run.resume_hint = (
+        f"Stopped by --max-batches; resume with: pathfinder keys rotate-dek --all "
+        f"--created-before {stamp}"
+    )
+    return run
 
 
 def _when(value: datetime | None) -> str:

@@ -3,6 +3,9 @@
 Errors a DBA can fix (a bad username, a missing file, a busy user, an unreachable database)
 print one line and exit non-zero; batches show a progress bar on stderr and go on past a
 failing user, reporting every failure at the end.
+
+Every command that changes a user's tables writes one audit row per user after acting on
+them, with the operator as actor (:mod:`pathfinder.cli.operator` says why after, not with).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from flask.cli import AppGroup
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pathfinder.cli.errors import dba_errors, one_line
+from pathfinder.cli.operator import dba_action
 from pathfinder.db import get_database
-from pathfinder.provisioning import Provisioner, ProvisioningError, registry
+from pathfinder.provisioning import Provisioner, ProvisioningError, Result, registry
 from pathfinder.provisioning.locks import TenantBusy
 from pathfinder.provisioning.plan import migration_steps
 from pathfinder.provisioning.verify import Drift, repair_user, verify_user
@@ -71,13 +75,22 @@ def _progress(items: list[str], label: str) -> Any:
     )
 
 
-def _run_batch(names: list[str], label: str, action: Callable[[str], str]) -> None:
+# What a batch action did to one user: the line printed for the DBA, and the audit details.
+Done = tuple[str, dict[str, Any]]
+
+
+def _run_batch(
+    names: list[str], label: str, action: Callable[[str], Done], *, event: str, command: str
+) -> None:
+    """Run ``action`` for each user, one audit row ``event`` per user, failures at the end."""
     failures: list[str] = []
     done: list[str] = []
     with _progress(names, label) as bar:
         for name in bar:
             try:
-                done.append(action(name))
+                with dba_action(event, command, username=name) as row:
+                    line, row.details = action(name)
+                done.append(line)
             except (ProvisioningError, TenantBusy) as exc:
                 failures.append(f"{name}: {one_line(exc)}")
     for line in done:
@@ -97,11 +110,14 @@ def provision_command(usernames: tuple[str, ...], csv_file: Path | None) -> None
     names = _usernames(usernames, csv_file)
     provisioner = Provisioner(get_database())
 
-    def provision(name: str) -> str:
+    def provision(name: str) -> Done:
         result = provisioner.provision(name)
-        return f"{name}: {result.outcome.replace('_', ' ')} (template v{result.template_version})"
+        line = f"{name}: {result.outcome.replace('_', ' ')} (template v{result.template_version})"
+        return line, _result_details(result)
 
-    _run_batch(names, "Provisioning", provision)
+    _run_batch(
+        names, "Provisioning", provision, event="tenant_provisioned", command="tenants provision"
+    )
 
 
 @tenants_group.command("deprovision")
@@ -120,13 +136,28 @@ def deprovision_command(usernames: tuple[str, ...], csv_file: Path | None, yes: 
         )
     provisioner = Provisioner(get_database())
 
-    def deprovision(name: str) -> str:
+    def deprovision(name: str) -> Done:
         result = provisioner.deprovision(name)
+        details = {"result": result.outcome, "objects_dropped": result.steps_run}
         if result.outcome == "absent":
-            return f"{name}: nothing to drop"
-        return f"{name}: dropped {result.steps_run} object(s)"
+            return f"{name}: nothing to drop", details
+        return f"{name}: dropped {result.steps_run} object(s)", details
 
-    _run_batch(names, "Deprovisioning", deprovision)
+    _run_batch(
+        names,
+        "Deprovisioning",
+        deprovision,
+        event="tenant_deprovisioned",
+        command="tenants deprovision",
+    )
+
+
+def _result_details(result: Result) -> dict[str, Any]:
+    return {
+        "result": result.outcome,
+        "template_version": result.template_version,
+        "steps_run": result.steps_run,
+    }
 
 
 @tenants_group.command("list")
@@ -230,7 +261,14 @@ def repair_command(usernames: tuple[str, ...], all_users: bool) -> None:
     drifts: list[Drift] = []
     with _progress(names, "Repairing") as bar:
         for name in bar:
-            drifts.append(repair_user(database, name, provisioner))
+            with dba_action("sys_dba_action", "tenants repair", username=name) as row:
+                drift = repair_user(database, name, provisioner)
+                # Drift repair leaves (extra objects, which it never drops) is what makes the
+                # command exit 1, so it is a failure here too; the findings are counted only.
+                findings = len(drift.lines())
+                row.outcome = "success" if drift.clean else "failure"
+                row.details = {"drift_left": findings}
+            drifts.append(drift)
     _report(drifts)
 
 
@@ -275,10 +313,13 @@ def migrate_command(dry_run: bool, dialect: str | None, batch_size: int | None) 
         [r.username for r in records],
         f"Migrating to v{LATEST_TEMPLATE_VERSION}",
         lambda name: _migrate_one(provisioner, name),
+        event="tenant_provisioned",
+        command="tenants migrate",
     )
 
 
-def _migrate_one(provisioner: Provisioner, name: str) -> str:
+def _migrate_one(provisioner: Provisioner, name: str) -> Done:
     result = provisioner.migrate_user(name)
     outcome = result.outcome.replace("_", " ")
-    return f"{name}: {outcome} (v{result.template_version}, {result.steps_run} step(s))"
+    line = f"{name}: {outcome} (v{result.template_version}, {result.steps_run} step(s))"
+    return line, _result_details(result)

@@ -18,6 +18,13 @@ from pathfinder.schema.shared.system import schema_meta, template_versions
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION
 
 SHARED_VERSION_KEY = "shared_schema_version"
+# The single-lock hash chain of shared schema version 1.
+LEGACY_AUDIT_CHAIN = "pf_audit_chain"
+
+
+class LegacyAuditLog(RuntimeError):
+    """The database still has the version 1 audit log, which this release cannot extend."""
+
 
 TEMPLATE_DESCRIPTIONS = {
     1: "seed tables: experiences, skills, summaries, chat, analytics, archive, career_summary",
@@ -42,6 +49,13 @@ def init_database(db: Database) -> list[str]:
     now = datetime.now(UTC)
     with db.transaction() as conn:
         existing = set(sa.inspect(conn).get_table_names())
+        if LEGACY_AUDIT_CHAIN in existing:
+            raise LegacyAuditLog(
+                "this database holds the version 1 audit log (pf_audit_chain); the log is now "
+                "sealed into a Merkle tree with another row layout. Verify and keep the old "
+                "log, then drop pf_audit_chain and pf_audit_log and run `pathfinder db init` "
+                "again (docs/audit.md, 'Upgrading from the hash chain')"
+            )
         metadata.create_all(conn, checkfirst=True)
         created = [t.name for t in metadata.sorted_tables if t.name not in existing]
         _upsert_meta(conn, SHARED_VERSION_KEY, str(SHARED_SCHEMA_VERSION), now)

@@ -2,9 +2,10 @@
 
 The main loop renews the lease every third of its length. While it leads, a background
 APScheduler runs the registered jobs on their schedules (coalesced, one instance at a time,
-each through :func:`run_job`, which also takes the job's own lock). A process that does not
-hold the lease logs that it is a standby and keeps trying; when the leader dies, the lease
-expires and a standby starts scheduling within one lease length.
+each through :func:`run_job`, which also takes the job's own lock). The leader also seals the
+audit log every ``AUDIT_SEAL_INTERVAL_SECONDS`` (:mod:`pathfinder.audit.sealer`). A process
+that does not hold the lease logs that it is a standby and keeps trying; when the leader
+dies, the lease expires and a standby starts scheduling within one lease length.
 """
 
 from __future__ import annotations
@@ -62,8 +63,34 @@ class SchedulerProcess:
                 replace_existing=True,
                 **trigger_args,
             )
+        interval = float(self.app.config.get("AUDIT_SEAL_INTERVAL_SECONDS", 5))
+        if interval > 0:
+            # Frequent and cheap, so not through run_job: a run record every few seconds
+            # would bury the others. Failures are logged; `jobs run audit_seal` records.
+            scheduler.add_job(
+                self._seal_audit_log,
+                "interval",
+                seconds=interval,
+                id="audit_seal_interval",
+                name="audit_seal_interval",
+                coalesce=True,
+                max_instances=1,
+                replace_existing=True,
+            )
         scheduler.start()
         self.scheduler = scheduler
+
+    def _seal_audit_log(self) -> None:
+        from pathfinder import audit
+
+        try:
+            with self.app.app_context():
+                report = audit.seal(get_database(self.app), self.app.config)
+        except Exception:  # noqa: BLE001 - logged; the next interval tries again
+            log.exception("audit seal failed")
+            return
+        if report.rows:
+            log.info("audit sealed %d row(s); tree size %d", report.rows, report.tree_size)
 
     def _stop_jobs(self) -> None:
         if self.scheduler is not None:

@@ -1,4 +1,4 @@
-"""Tests of the audit log: record, hash chain, verify, middleware, pseudonymisation.
+"""Tests of the audit log: record, sealing, verification, middleware, pseudonymisation.
 
 Small helpers shared by these modules live here rather than in a conftest, so each test
 module says where its helpers come from.
@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from flask import Flask
 
 from pathfinder import audit
-from pathfinder.audit.verify import VerifyReport, verify_chain
+from pathfinder.audit.sealer import SealReport
+from pathfinder.audit.verify import VerifyReport, verify_configured
 from pathfinder.auth.principal import Principal
 from pathfinder.db import Database
 from pathfinder.ids import new_id
-from pathfinder.schema.shared.security import audit_chain, audit_log
+from pathfinder.schema.shared.security import audit_log
 
 
 def principal(username: str = "alice", role: str = "user") -> Principal:
@@ -25,26 +26,30 @@ def principal(username: str = "alice", role: str = "user") -> Principal:
 
 
 def audit_rows(db: Database) -> list[dict[str, Any]]:
-    """Every audit row, in chain order, as plain dicts."""
+    """Every audit row, in seq order, as plain dicts."""
     with db.connect() as conn:
         rows = conn.execute(sa.select(audit_log).order_by(audit_log.c.seq)).mappings().all()
         conn.rollback()
     return [dict(row) for row in rows]
 
 
-def chain_head(db: Database) -> tuple[int, str] | None:
-    with db.connect() as conn:
-        row = conn.execute(sa.select(audit_chain.c.last_seq, audit_chain.c.last_hash)).first()
-        conn.rollback()
-    return None if row is None else (int(row[0]), str(row[1]))
+def seal(app: Flask, db: Database) -> SealReport:
+    """Run the sealer with ``app``'s settings."""
+    with app.app_context():
+        return audit.seal(db, app.config)
 
 
 def verify(app: Flask, db: Database, **kwargs: Any) -> VerifyReport:
-    """Run the verifier with ``app``'s key."""
+    """Run the verifier with ``app``'s keys and exported checkpoint file."""
     with app.app_context(), db.connect() as conn:
-        report = verify_chain(conn, **kwargs)
+        report = verify_configured(conn, app, **kwargs)
         conn.rollback()
     return report
+
+
+def kinds(report: VerifyReport) -> list[tuple[str, str]]:
+    """``(where, kind)`` of each finding, in the order found."""
+    return [(f.where, f.kind) for f in report.findings]
 
 
 def write_events(app: Flask, db: Database, count: int, **kwargs: Any) -> list[str]:

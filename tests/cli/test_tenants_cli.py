@@ -10,6 +10,7 @@ from flask.testing import FlaskCliRunner
 
 from pathfinder.db import Database
 from pathfinder.provisioning import Provisioner
+from pathfinder.schema.shared import SHARED_SCHEMA_VERSION
 from pathfinder.schema.tenant import tenant_tables
 from tests.conftest import make_app
 from tests.provisioning.helpers import catalog_objects, expected_objects, registered, state
@@ -21,7 +22,7 @@ def test_db_init_is_repeatable_and_status_reports_versions(runner: FlaskCliRunne
     assert "0 table(s) created" in again.output
     status = runner.invoke(args=["db", "status"])
     assert status.exit_code == 0, status.output
-    assert "shared schema version: 1" in status.output
+    assert f"shared schema version: {SHARED_SCHEMA_VERSION}" in status.output
     assert "template version: 2" in status.output
 
 

@@ -108,7 +108,16 @@ def test_audit_verify_job_fails_on_a_tampered_chain(
         conn.execute(audit_log.update().where(audit_log.c.seq == first).values(outcome="failure"))
     record = run_job(app, "audit_verify")
     assert record.outcome == "failed"
-    assert "broken" in (record.error or "")
+    assert f"seq {first}: edited" in (record.error or "")
+
+
+def test_audit_seal_job_seals_and_records_its_run(
+    app: Flask, auth: AuthActions, db: Database
+) -> None:
+    auth.register("dora")
+    record = run_job(app, "audit_seal")
+    assert record.outcome == "succeeded" and record.rows_touched >= 1
+    assert run_job(app, "audit_verify").outcome == "succeeded"
 
 
 def test_tenant_verify_job_reports_drift(app: Flask, auth: AuthActions, db: Database) -> None:

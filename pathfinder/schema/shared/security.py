@@ -6,15 +6,17 @@ so old versions stay until every value is re-encrypted. Destroying a user's keys
 crypto-shredding step of account deletion: the row stays (it records that the version
 existed and when it was destroyed) but the wrapped key is erased, which a CHECK enforces.
 
-``pf_audit_log`` is append-only and forms a hash chain in ``seq`` order: each row's
-``row_hash`` covers the row and ``prev_hash``. Actors and targets are stored as ids with
-optional display fields; those display fields, ``ip_address`` and ``user_agent`` are the
-columns pseudonymisation may set to NULL after an account is deleted, so the chain must not
-depend on their clear values (``pathfinder.audit`` owns the exact hash input). The seed
-declared its indexes as MySQL inline ``INDEX`` clauses, which Oracle rejects: here every
-index is a separate, named ``CREATE INDEX``. ``pf_audit_chain`` is the one row that
-serialises appends: a writer locks it (SELECT ... FOR UPDATE) to read the chain head, so two
-transactions can never link to the same previous row on PostgreSQL or Oracle.
+``pf_audit_log`` is append-only (the application role may insert and select, nothing
+else): a writer inserts its row with a database-assigned ``seq`` and an HMAC ``row_hash`` of
+the content, in the transaction of the change it describes, and takes no lock any other
+writer waits for. Actors and targets are stored as ids with optional display fields; those
+display fields, ``ip_address`` and ``user_agent`` are what pseudonymisation replaces after an
+account is deleted, so the hash covers keyed references to them, not their clear values
+(``pathfinder.audit.hashing``). The sealer integrates committed rows in batches into a Merkle
+tree (RFC 9162): ``pf_audit_leaves`` fixes each row's place, ``pf_audit_checkpoints`` keeps
+each signed tree head, which is also exported outside the database. The seed declared its
+indexes as MySQL inline ``INDEX`` clauses, which Oracle rejects: here every index is a
+separate, named ``CREATE INDEX``.
 """
 
 from __future__ import annotations
@@ -77,25 +79,19 @@ encryption_keys = sa.Table(
     sa.Index(None, "kek_version", "status"),
 )
 
-audit_chain = sa.Table(
-    "pf_audit_chain",
-    metadata,
-    # One row per chain ("main"); holds the head so appends serialise on its row lock.
-    sa.Column("chain_key", sa.String(30), primary_key=True),
-    sa.Column("last_seq", sa.BigInteger(), nullable=False),
-    sa.Column("last_hash", sa.String(SHA256_HEX_LENGTH), nullable=False),
-    sa.Column("updated_at", UtcDateTime(), nullable=False),
-    sa.CheckConstraint(sa.column("last_seq") >= 0, name="seq"),
-    sa.CheckConstraint(_is_sha256_hex("last_hash"), name="hash"),
-)
+# The audit log's position counter: assigned by the database, so appending takes no lock
+# shared by every writer. BIGINT IDENTITY on PostgreSQL and Oracle; on SQLite the rowid with
+# AUTOINCREMENT (a rolled-back insert gives its number back, so SQLite never leaves a gap).
+AUDIT_SEQ_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 audit_log = sa.Table(
     "pf_audit_log",
     metadata,
-    sa.Column("id", id_type(), primary_key=True),
-    # Position in the hash chain: 1, 2, 3, ... with no gaps; a gap or a duplicate is
-    # tampering. BigInteger because an audit log outlives any 32-bit counter estimate.
-    sa.Column("seq", sa.BigInteger(), nullable=False, unique=True),
+    # Commit order is not seq order (two writers take 7 and 8, 8 commits first) and a
+    # rolled-back insert leaves a gap on PostgreSQL and Oracle: the sealer, not the writer,
+    # fixes each row's place in the Merkle tree (pf_audit_leaves).
+    sa.Column("seq", AUDIT_SEQ_TYPE, sa.Identity(), primary_key=True),
+    sa.Column("id", id_type(), nullable=False, unique=True),
     sa.Column("event_type", sa.String(64), nullable=False),
     # NULL for the system itself (jobs, CLI run without a user).
     sa.Column("actor_id", id_type()),
@@ -113,13 +109,10 @@ audit_log = sa.Table(
     sa.Column("user_agent", sa.String(500)),  # pseudonymisable
     sa.Column("execution_ms", sa.Integer()),
     sa.Column("details", JsonDocument()),
-    # The first row links to 64 zeros.
-    sa.Column("prev_hash", sa.String(SHA256_HEX_LENGTH), nullable=False),
+    # HMAC-SHA256 of the row's content (pathfinder.audit.hashing), made by the writer.
     sa.Column("row_hash", sa.String(SHA256_HEX_LENGTH), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
-    sa.CheckConstraint(sa.column("seq") >= 1, name="seq"),
     sa.CheckConstraint(sa.column("outcome").in_(AUDIT_OUTCOMES), name="outcome"),
-    sa.CheckConstraint(_is_sha256_hex("prev_hash"), name="prev_hash"),
     sa.CheckConstraint(_is_sha256_hex("row_hash"), name="row_hash"),
     sa.CheckConstraint(
         sa.or_(sa.column("execution_ms").is_(None), sa.column("execution_ms") >= 0),
@@ -130,4 +123,38 @@ audit_log = sa.Table(
     sa.Index(None, "created_at"),
     sa.Index(None, "target_type", "target_id"),
     *json_checks("details"),
+    sqlite_autoincrement=True,
+)
+
+audit_leaves = sa.Table(
+    "pf_audit_leaves",
+    metadata,
+    # The row's place in the Merkle tree, 0-based; written once by the sealer.
+    sa.Column("leaf_index", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger(), nullable=False, unique=True),
+    # The row_hash the sealer saw: an edit, a move or a deletion after sealing disagrees.
+    sa.Column("row_hash", sa.String(SHA256_HEX_LENGTH), nullable=False),
+    # The checkpoint (its tree size) that first included this leaf.
+    sa.Column("tree_size", sa.BigInteger(), nullable=False),
+    sa.CheckConstraint(sa.column("leaf_index") >= 0, name="leaf"),
+    sa.CheckConstraint(sa.column("tree_size") > sa.column("leaf_index"), name="size"),
+    sa.CheckConstraint(_is_sha256_hex("row_hash"), name="row_hash"),
+)
+
+audit_checkpoints = sa.Table(
+    "pf_audit_checkpoints",
+    metadata,
+    # One signed tree head per seal: the tree over the first tree_size leaves.
+    sa.Column("tree_size", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("root_hash", sa.String(SHA256_HEX_LENGTH), nullable=False),
+    # The signed statement, byte for byte as exported (canonical JSON), and its signature.
+    sa.Column("body", sa.String(2000), nullable=False),
+    sa.Column("key_id", sa.String(16), nullable=False),
+    sa.Column("signature", sa.String(100), nullable=False),
+    # The sealer's working state: the compact range (peaks) and the seq gaps still open.
+    sa.Column("state", JsonDocument(), nullable=False),
+    sa.Column("sealed_at", UtcDateTime(), nullable=False),
+    sa.CheckConstraint(sa.column("tree_size") >= 1, name="size"),
+    sa.CheckConstraint(_is_sha256_hex("root_hash"), name="root_hash"),
+    *json_checks("state"),
 )

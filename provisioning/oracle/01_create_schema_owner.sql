@@ -13,11 +13,13 @@
 --                             also needed for the materialized view's container table.
 --   CREATE VIEW               each user's career_summary view.
 --   CREATE MATERIALIZED VIEW  pf_mv_user_stats.
+--   CREATE SEQUENCE           the identity column pf_audit_log.seq (Oracle makes a system
+--                             sequence for it, and needs this privilege to do so).
 --   QUOTA UNLIMITED ON DATA   room for the tables (DATA is Autonomous Database's tablespace;
 --                             put a size, e.g. QUOTA 200G ON DATA, to cap growth).
--- Not granted, because nothing needs them: CREATE SEQUENCE (ids are ULIDs made by the
--- application, no identity columns), CREATE PROCEDURE / CREATE TRIGGER (no stored PL/SQL;
--- the refresh job runs an anonymous block), any *ANY* privilege, DWROLE, DBA, UNLIMITED
+-- Not granted here, because the application needs none: CREATE PROCEDURE / CREATE TRIGGER
+-- (02_audit_grants.sql creates the audit pseudonymisation procedure as ADMIN; the refresh
+-- job runs an anonymous block), any *ANY* privilege, DWROLE, DBA, UNLIMITED
 -- TABLESPACE. Privileges are granted directly, not through a role: Oracle ignores roles
 -- when it checks the privileges for creating a materialized view.
 --
@@ -37,7 +39,8 @@ CREATE USER &&schema_owner IDENTIFIED BY "&&owner_password"
     DEFAULT TABLESPACE DATA
     QUOTA UNLIMITED ON DATA;
 
-GRANT CREATE SESSION, CREATE TABLE, CREATE VIEW, CREATE MATERIALIZED VIEW TO &&schema_owner;
+GRANT CREATE SESSION, CREATE TABLE, CREATE VIEW, CREATE MATERIALIZED VIEW, CREATE SEQUENCE
+  TO &&schema_owner;
 
 -- Show what the owner has now (expect exactly the four privileges and the DATA quota).
 SELECT privilege FROM dba_sys_privs WHERE grantee = UPPER('&&schema_owner') ORDER BY privilege;

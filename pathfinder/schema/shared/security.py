@@ -7,8 +7,8 @@ crypto-shredding step of account deletion: the row stays (it records that the ve
 existed and when it was destroyed) but the wrapped key is erased, which a CHECK enforces.
 
 ``pf_audit_log`` is append-only (writers need INSERT and SELECT; only pseudonymisation at
-erasure updates, see docs/dba.md "Audit log rights"): a writer inserts its row with a database-assigned ``seq`` and an HMAC ``row_hash`` of
-the content, in the transaction of the change it describes, and takes no lock any other
+erasure updates, see docs/dba.md "Audit log rights"): a writer inserts its row with a
+database-assigned ``seq`` and an HMAC ``row_hash`` of the content, in the transaction of the change it describes, and takes no lock any other
 writer waits for. Actors and targets are stored as ids with optional display fields; those
 display fields, ``ip_address`` and ``user_agent`` are what pseudonymisation replaces after an
 account is deleted, so the hash covers keyed references to them, not their clear values

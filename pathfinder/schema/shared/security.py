@@ -8,15 +8,16 @@ existed and when it was destroyed) but the wrapped key is erased, which a CHECK 
 
 ``pf_audit_log`` is append-only (writers need INSERT and SELECT; only pseudonymisation at
 erasure updates, see docs/dba.md "Audit log rights"): a writer inserts its row with a
-database-assigned ``seq`` and an HMAC ``row_hash`` of the content, in the transaction of
-the change it describes, and takes no lock any other writer waits for. Actors and targets
-are stored as ids with optional display fields; those display fields, ``ip_address`` and
-``user_agent`` are what pseudonymisation replaces after an account is deleted, so the hash covers keyed references to them, not their clear values
-(``pathfinder.audit.hashing``). The sealer integrates committed rows in batches into a Merkle
-tree (RFC 9162): ``pf_audit_leaves`` fixes each row's place, ``pf_audit_checkpoints`` keeps
-each signed tree head, which is also exported outside the database. The seed declared its
-indexes as MySQL inline ``INDEX`` clauses, which Oracle rejects: here every index is a
-separate, named ``CREATE INDEX``.
+database-assigned ``seq`` and an HMAC ``row_hash`` of the content, in the transaction of the
+change it describes, and takes no lock any other writer waits for. Actors and targets are
+stored as ids with optional display fields; those display fields, ``ip_address`` and
+``user_agent`` are what pseudonymisation replaces after an account is deleted, so the hash
+covers keyed references to them, not their clear values (``pathfinder.audit.hashing``). The
+sealer integrates committed rows in batches into a Merkle tree (RFC 9162):
+``pf_audit_leaves`` fixes each row's place, ``pf_audit_checkpoints`` keeps each signed tree
+head, which is also exported outside the database. The seed declared its indexes as MySQL
+inline ``INDEX`` clauses, which Oracle rejects: here every index is a separate, named
+``CREATE INDEX``.
 """
 
 from __future__ import annotations

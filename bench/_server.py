@@ -152,6 +152,7 @@ def production_settings(url: str, instance: Path, **extra: str) -> dict[str, str
         "PRODUCTION": "true",
         "JWT_SECRET_KEY": key(),
         "AUDIT_HMAC_KEY": key(),
+        "AUDIT_SIGNING_KEY": key(),
         "KEK_KEYRING": json.dumps({"1": key()}),
         "RATELIMIT_REGISTER": "1000000 per minute",
         "RATELIMIT_LOGIN": "1000000 per minute",

@@ -22,9 +22,10 @@ every target (``### Against the targets``, which ``bench/run_all.py`` reads):
    closed-loop client processes on loopback drive one of them at a time for
    ``--http-seconds``, alternating server by server over ``--http-rounds`` rounds (the
    order flips every round). Endpoints: the authenticated list of 50 decrypted experiences,
-   the tier-3 quick profile, and creating an experience (a write; its own change row is
-   written with the middleware on or off). The sealer runs every 5 s in this process, as
-   the scheduler would. Target: requests per second on/off >= 0.9.
+   the tier-3 quick profile, and a write: creating an experience, then deleting it, so the
+   user's role count (which the tier recompute of every write walks) stays at 50; their
+   change rows are written with the middleware on or off. The sealer runs every 5 s in
+   this process, as the scheduler would. Target: requests per second on/off >= 0.9.
 3. **seal**: the sealer keeps up. ``--seal-writers`` processes append audit rows with
    ``audit.record``, one row per transaction, paced to ``--seal-rate`` rows/s in total for
    ``--seal-seconds``, while this process calls ``audit.seal`` every ``--seal-interval``
@@ -34,9 +35,14 @@ every target (``### Against the targets``, which ``bench/run_all.py`` reads):
 4. **verify**: ``audit.verify_configured`` over ``--verify-sizes`` rows (100,000 and
    1,000,000; ``--quick``: 10,000 and 100,000). Rows are built with valid HMACs
    (``compute_row_hash``, the function ``audit.record`` uses) and inserted many per
-   statement, then sealed with ``AUDIT_SEAL_BATCH_SIZE=--verify-batch``. Verification is
-   timed ``--verify-repeats`` times per size. Linear growth is 10x for 10x the rows; the
-   check allows 10 % over that.
+   statement, sealed with ``AUDIT_SEAL_BATCH_SIZE=--verify-batch`` and vacuumed (as
+   autovacuum would, but before the timing rather than during one of its runs).
+   Verification is timed ``--verify-repeats`` times per size. The ratio of the two times is
+   printed next to linear growth (10x for 10x the rows), for information: the issue sets
+   no threshold.
+
+The full mode takes about 10 minutes on 2 CPUs (most of it building and verifying the
+1,000,000 rows); ``--quick`` about 2.
 
 PostgreSQL: ``--pg-url`` (the role needs CREATEDB: each part makes a database of its own and
 drops it), else one throw-away cluster (``bench/_pg.py``, fsync off) for every part; the
@@ -105,13 +111,12 @@ WRITE_TARGET = {"sqlite": 1.25, "postgresql": 1.10, "postgresql-durable": 1.10}
 HTTP_TARGET = 0.9
 SEAL_RATE_TARGET = 1000.0
 SEAL_LAG_TARGET = 5.0
-LINEAR_SLACK = 1.10  # verify time may grow up to 10 % faster than the row count
 
-# What the HTTP part drives; the write goes last because it grows the users' tables.
+# What the HTTP part drives. The write alternates create and delete (http_client).
 HTTP_ENDPOINTS: dict[str, tuple[str, str]] = {
     "GET /me/experiences?limit=50": ("GET", f"{API}/me/experiences?limit=50"),
     "GET /me/profile/quick": ("GET", f"{API}/me/profile/quick"),
-    "POST /me/experiences": ("POST", f"{API}/me/experiences"),
+    "POST + DELETE /me/experiences": ("POST", f"{API}/me/experiences"),
 }
 HTTP_SEED_ROLES = 50
 HTTP_SEAL_INTERVAL = 5.0  # AUDIT_SEAL_INTERVAL_SECONDS' default
@@ -404,7 +409,14 @@ def run_write_backend(
 
             requests = Paired(
                 "request: GET trivial route (test client, middleware on/off)",
-                [alternate(lambda: ping(off_client), lambda: ping(on_client), args.requests, 0)],
+                [
+                    alternate(
+                        lambda: ping(off_client),
+                        lambda: ping(on_client),
+                        args.requests,
+                        args.warmup,
+                    )
+                ],
             )
             with on_app.app_context():
                 sealed = audit.seal(db, on_app.config)
@@ -577,20 +589,30 @@ def http_client(
     seconds: float,
     seed: int,
 ) -> dict[str, Any]:
-    """One closed-loop client process: requests from ``start_at`` (wall clock) for ``seconds``."""
+    """One closed-loop client process: requests from ``start_at`` (wall clock) for ``seconds``.
+
+    ``POST`` alternates with deleting what it created, so the user keeps the same number of
+    roles: each create recomputes tiers 2 and 3 over all of them, and a growing count would
+    make later runs slower than earlier ones whatever the variant.
+    """
     client = Client(host, port)
     statuses: Counter[Any] = Counter()
     latencies: list[float] = []
     examples: list[str] = []
     counter = 0
+    created: str | None = None
     time.sleep(max(0.0, start_at - time.time()))
     began = time.monotonic()
     deadline = began + seconds
     while time.monotonic() < deadline:
         counter += 1
-        body = experience_body(seed * 1_000_000 + counter) if method == "POST" else None
+        call: tuple[str, str, Any] = (method, path, None)
+        if created is not None:
+            call = ("DELETE", f"{path}/{created}", None)
+        elif method == "POST":
+            call = (method, path, experience_body(seed * 1_000_000 + counter))
         try:
-            reply = client.call(method, path, body, token)
+            reply = client.call(*call, token)
         except Exception as exc:  # noqa: BLE001 - counted as a transport error
             statuses[type(exc).__name__] += 1
             if len(examples) < 3:
@@ -600,9 +622,12 @@ def http_client(
         statuses[reply.status] += 1
         if 200 <= reply.status < 300:
             latencies.append(reply.seconds * 1000)
+            created = reply.body["id"] if call[0] == "POST" else None
         elif len(examples) < 3:
-            examples.append(f"{reply.status} {str(reply.body)[:200]}")
+            examples.append(f"{call[0]} {reply.status} {str(reply.body)[:200]}")
     elapsed = time.monotonic() - began
+    if created is not None:  # untimed: leave the user as it was
+        client.call("DELETE", f"{path}/{created}", None, token)
     client.close()
     return {"statuses": statuses, "latencies": latencies, "seconds": elapsed, "examples": examples}
 
@@ -996,6 +1021,16 @@ def bulk_rows(count: int, keys: Any, batch: int) -> Iterator[list[dict[str, Any]
         yield rows
 
 
+def vacuum(db: Database, *tables: str) -> None:
+    """What autovacuum would do to a freshly loaded table, done now rather than mid-timing.
+
+    The first scan after a bulk load sets every row's hint bits, and autovacuum wakes up
+    for the inserts; either would land in one of the timed runs and not the others.
+    """
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql(f"VACUUM (ANALYZE) {', '.join(tables)}")
+
+
 def run_verify(base_url: str, args: argparse.Namespace, report: Report) -> None:
     sizes = [int(s) for s in args.verify_sizes.split(",")]
     results: list[tuple[int, list[float], audit.VerifyReport, float, float]] = []
@@ -1040,7 +1075,8 @@ def run_verify(base_url: str, args: argparse.Namespace, report: Report) -> None:
                 with app.app_context():
                     sealed = audit.seal(db, app.config)
                 seal_seconds = time.perf_counter() - clock
-                log(f"  sealed {sealed.rows:,} rows in {seal_seconds:.1f} s")
+                log(f"  sealed {sealed.rows:,} rows in {seal_seconds:.1f} s; VACUUM ANALYZE")
+                vacuum(db, "pf_audit_log", "pf_audit_leaves")
                 timings = []
                 for n in range(args.verify_repeats):
                     clock = time.perf_counter()
@@ -1071,7 +1107,8 @@ def report_verify(
         f"- database: {description}",
         f"- rows: half `request`, half `sensitive_update` (ids in the path and details), "
         f"inserted 5,000 per statement with `compute_row_hash`; sealed with "
-        f"AUDIT_SEAL_BATCH_SIZE={args.verify_batch:,}",
+        f"AUDIT_SEAL_BATCH_SIZE={args.verify_batch:,}, then `VACUUM (ANALYZE)` of the log "
+        "and the leaves (as autovacuum would, but before the timing rather than during it)",
         f"- `audit.verify_configured` timed {args.verify_repeats} times per size\n",
         "| rows | verify median s | runs s | rows/s | findings | checkpoints | build s | seal s |",
         "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
@@ -1097,21 +1134,21 @@ def report_verify(
         (small, small_t, *_), (large, large_t, *_) = results[0], results[-1]
         growth = large / small
         ratio = statistics.median(large_t) / statistics.median(small_t)
-        limit = growth * LINEAR_SLACK
+        per_row = ratio / growth - 1
         pairs = [b / a for a in small_t for b in large_t]
         lines += [
             "",
             f"Time {large:,} / {small:,} rows: **{ratio:.2f}x** for {growth:.0f}x the rows "
-            f"(linear: {growth:.0f}x; checked against <= {limit:.1f}x): "
-            f"{met_text(ratio <= limit)}.",
+            f"(linear: {growth:.0f}x; time per row {per_row:+.0%}). The issue sets no "
+            "threshold: reported, not judged.",
         ]
         report.checks.append(
             Check(
                 f"verify: time {large:,} / {small:,} rows",
-                f"{ratio:.2f}x",
+                f"{ratio:.2f}x (time per row {per_row:+.0%})",
                 f"pairs {spread(pairs)}",
-                f"linear {growth:.0f}x (<= {limit:.1f}x)",
-                ratio <= limit,
+                f"linear = {growth:.0f}x",
+                None,
             )
         )
     report.add("\n".join(lines))

@@ -94,6 +94,7 @@ from flask.typing import ResponseReturnValue
 
 from pathfinder import audit, create_app
 from pathfinder.audit.hashing import compute_row_hash, row_keys
+from pathfinder.audit.request_rows import request_row_writer
 from pathfinder.audit.sanitise import sanitise_details
 from pathfinder.auth.policy import public
 from pathfinder.db import Database, get_database
@@ -418,6 +419,8 @@ def run_write_backend(
                     )
                 ],
             )
+            # The request rows wait in the worker's batch: write them before sealing.
+            request_row_writer(on_app, db).flush()
             with on_app.app_context():
                 sealed = audit.seal(db, on_app.config)
                 with db.connect() as conn:

@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     "DEK_CACHE_SIZE": 1024,
     # Audit rows for API requests (the change-level audit rows are always written).
     "AUDIT_REQUESTS": True,
+    # Request rows are inserted in batches by each worker this often (0: one by one, at
+    # once); a killed worker loses at most this much of them (docs/audit.md).
+    "AUDIT_REQUEST_FLUSH_SECONDS": 0.1,
+    "AUDIT_REQUEST_BATCH_ROWS": 500,
     # Where signed audit checkpoints are exported, outside the database: "file:<path>"
     # (append-only JSON lines, fsynced; default <instance>/audit/checkpoints.jsonl) or
     # "syslog:<host>:<port>" / "syslog:/dev/log" (docs/audit.md).
@@ -51,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_VERIFY_KEYS": "",
     # How often the scheduler's leader seals: the window in which a deleted row is seen only
     # as a gap in seq (docs/audit.md).
-    "AUDIT_SEAL_INTERVAL_SECONDS": 5,
+    "AUDIT_SEAL_INTERVAL_SECONDS": 2,
     # Rows integrated per checkpoint at most (a backlog is sealed in several).
     "AUDIT_SEAL_BATCH_SIZE": 20000,
     # A seq gap still open this long is settled: no transaction lasts longer.

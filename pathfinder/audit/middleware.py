@@ -4,8 +4,8 @@ Before the request: start a timer and make a request id (a ULID, returned to the
 as ``X-Request-Id`` so a support ticket can name the exact rows). The hook is put first in
 the app's before-request list, ahead of the auth guard, so a request the guard refuses is
 timed and identified too. After the request (last after-request hook, so the status is the
-final one): note the status and elapsed time. At teardown: write the row in its own short
-transaction, after the request's own unit of work has committed or rolled back.
+final one): note the status and elapsed time. At teardown: prepare the row, after the
+request's own unit of work has committed or rolled back, and hand it to the writer.
 
 What the row holds: principal (``current_principal()``), method, path, status, client
 address, user agent, execution time. The query string is never stored: it may carry a
@@ -13,7 +13,9 @@ token (a reset link, an OAuth code), and a path segment bound to a URL variable 
 looks secret (``/reset/<token>``) is stored as ``[redacted]``.
 
 Failing to write the row is logged and never reaches the client: the response has been
-computed by then, and an audit outage must not turn successful requests into errors.
+computed by then, and an audit outage must not turn successful requests into errors. The
+row is prepared in the request and inserted with others by the worker's writer
+(:mod:`pathfinder.audit.request_rows`) within ``AUDIT_REQUEST_FLUSH_SECONDS``.
 ``/api/v1/health`` is not logged (load balancers poll it every few seconds), and nothing is
 written when ``AUDIT_REQUESTS`` is false.
 """
@@ -165,25 +167,27 @@ def _write_request_row(exc: BaseException | None) -> None:
 
 
 def _insert_request_row(state: _RequestState) -> None:
-    from pathfinder import audit
+    from pathfinder.audit.record import prepare_row
+    from pathfinder.audit.request_rows import request_row_writer
 
     rule = request.url_rule
     details: Mapping[str, Any] | None = {"route": rule.rule} if rule is not None else None
     status = state.status_code or 500
-    with get_database().transaction() as conn:
-        audit.record(
-            conn,
-            "request",
-            actor=current_principal(),
-            outcome="success" if status < 400 else "failure",
-            details=details,
-            request_meta={
-                "request_id": state.request_id,
-                "http_method": request.method,
-                "request_path": safe_path(),
-                "status_code": status,
-                "ip_address": request.remote_addr,
-                "user_agent": _user_agent(),
-                "execution_ms": state.execution_ms,
-            },
-        )
+    row = prepare_row(
+        "request",
+        actor=current_principal(),
+        outcome="success" if status < 400 else "failure",
+        details=details,
+        request_meta={
+            "request_id": state.request_id,
+            "http_method": request.method,
+            "request_path": safe_path(),
+            "status_code": status,
+            "ip_address": request.remote_addr,
+            "user_agent": _user_agent(),
+            "execution_ms": state.execution_ms,
+        },
+    )
+    # Batched per worker (pathfinder.audit.request_rows): the request's work has committed.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    request_row_writer(app, get_database()).add(row)

@@ -16,7 +16,7 @@ so a gap in the log can be told from a deletion: ``docs/audit.md``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +92,36 @@ def record(
     :class:`UnknownAuditEvent` for a name outside :data:`EVENTS`, ``ValueError`` for an
     invalid outcome or an over-long id.
     """
+    row = prepare_row(
+        event,
+        actor=actor,
+        target_type=target_type,
+        target_id=target_id,
+        target_display=target_display,
+        outcome=outcome,
+        details=details,
+        request_meta=request_meta,
+    )
+    insert_row(conn, row)
+    return str(row["row_id"])
+
+
+def prepare_row(
+    event: str,
+    *,
+    actor: Principal | Mapping[str, Any] | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    target_display: str | None = None,
+    outcome: str = "success",
+    details: Mapping[str, Any] | None = None,
+    request_meta: RequestMeta | Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The insert parameters of one row, checked, sanitised, stamped and signed.
+
+    What :func:`record` writes; the request middleware prepares its row in the request and
+    inserts it later, in a batch (:mod:`pathfinder.audit.request_rows`).
+    """
     if event not in EVENTS:
         raise UnknownAuditEvent(f"unknown audit event {event!r}; add it to pathfinder.audit")
     if outcome not in AUDIT_OUTCOMES:
@@ -106,7 +136,7 @@ def record(
     forgotten = forgotten_ids()
     if forgotten:
         forget(fields, forgotten)
-    return append(conn, fields, row_keys())
+    return _signed(fields, row_keys())
 
 
 def _actor_fields(actor: Principal | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -180,24 +210,30 @@ _ROW_INSERT = audit_log.insert().values(
 _PENDING_KEY = "pathfinder.audit.pending_seqs"
 
 
-def append(conn: Connection, fields: Mapping[str, Any], keys: RowKeys) -> str:
-    """Insert one row (``fields``: every column but id, seq, row_hash, created_at).
-
-    One statement, one round trip, no lock beyond the new row's own. Returns the row's id.
-    """
+def _signed(fields: Mapping[str, Any], keys: RowKeys) -> dict[str, Any]:
+    """Stamp ``fields`` (every column but id, seq, row_hash, created_at) and sign them."""
     row = dict(fields)
     row["id"] = new_id()
     row["created_at"] = datetime.now(UTC)
     row["row_hash"] = compute_row_hash(row, keys)
-    params = {f"row_{name}": row.get(name) for name in _ROW_COLUMNS}
-    result = conn.execute(_ROW_INSERT, params)
-    if conn.dialect.name != "sqlite":
+    return {f"row_{name}": row.get(name) for name in _ROW_COLUMNS}
+
+
+def insert_row(conn: Connection, row: Mapping[str, Any]) -> None:
+    """Insert one prepared row: one statement, one round trip, no lock but its own."""
+    result = conn.execute(_ROW_INSERT, row)
+    if conn.dialect.name != "sqlite" and conn.in_transaction():
         # SQLite gives a rolled-back number back (AUTOINCREMENT in the same transaction);
         # the others do not, so remember it in case this transaction rolls back.
         key = result.inserted_primary_key
         if key is not None and key[0] is not None:
             conn.info.setdefault(_PENDING_KEY, []).append(int(key[0]))
-    return str(row["id"])
+
+
+def insert_rows(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert prepared rows in one statement (the request rows' batch)."""
+    if rows:
+        conn.execute(_ROW_INSERT, list(rows))
 
 
 @sa.event.listens_for(sa.engine.Engine, "commit")

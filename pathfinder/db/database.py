@@ -89,6 +89,23 @@ class Database:
             yield conn
 
     @contextmanager
+    def single_statement(self) -> Iterator[Connection]:
+        """A connection for a unit of work that is one statement, committed by itself.
+
+        On PostgreSQL and Oracle the statement runs in autocommit: one round trip instead of
+        BEGIN, statement and COMMIT, and a single statement is atomic on its own. Used for
+        the request audit row, written after the request's own work has committed. On
+        SQLite it is an ordinary transaction, so ``BEGIN IMMEDIATE`` keeps writers queued.
+        """
+        if self.is_sqlite:
+            with self.transaction() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.commit()  # the statement committed already; this ends SQLAlchemy's bookkeeping
+
+    @contextmanager
     def tenant_transaction(self, username: str) -> Iterator[tuple[Connection, TenantTables]]:
         """One transaction over the shared tables and ``username``'s tables.
 

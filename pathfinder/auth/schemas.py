@@ -17,7 +17,7 @@ EMAIL_PATTERN = re.compile(
 
 
 def check_email(value: str) -> str:
-    if len(value) > 254 or not EMAIL_PATTERN.match(value):
+    if len(value) > 254 or not EMAIL_PATTERN.fullmatch(value):
         raise ValueError("not a valid e-mail address")
     return value
 

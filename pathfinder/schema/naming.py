@@ -60,12 +60,16 @@ def normalize_username(raw: object) -> str:
         raise InvalidUsername("username must be a string")
     if not raw.isascii():
         raise InvalidUsername("username may contain only ASCII letters, digits and '_'")
+    if not raw.isprintable():
+        # Control characters never belong in a name; "$" in a pattern matches before a final
+        # newline, so "alice\n" must be refused here, not left to the pattern.
+        raise InvalidUsername("username may not contain control characters")
     name = raw.lower()
     if len(name) > USERNAME_MAX_LENGTH:
         raise InvalidUsername(f"username is longer than {USERNAME_MAX_LENGTH} characters")
     if len(name) < 3:
         raise InvalidUsername("username is shorter than 3 characters")
-    if not USERNAME_PATTERN.match(name):
+    if not USERNAME_PATTERN.fullmatch(name):
         raise InvalidUsername(
             "username must start with a letter and contain only letters, digits and '_'"
         )
@@ -88,7 +92,7 @@ def is_valid_username(raw: object) -> bool:
 
 def check_part(part: str) -> str:
     """Validate a template part name (table, index suffix); raise ValueError if unsafe."""
-    if not PART_PATTERN.match(part):
+    if not PART_PATTERN.fullmatch(part):
         raise ValueError(f"template name part {part!r} is not a plain lower-case identifier")
     return part
 

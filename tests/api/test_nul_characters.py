@@ -70,7 +70,8 @@ def test_deeply_nested_json_is_malformed_not_a_server_error(client: FlaskClient)
 def test_e_mail_addresses_refuse_control_characters() -> None:
     from pathfinder.auth.schemas import check_email
 
-    for bad in ("a\x00b@example.com", "a@exa\x07mple.com", "a@example.co\x7f"):
+    # "$" matches before a final newline: a trailing newline must not slip through.
+    for bad in ("a\x00b@example.com", "a@exa\x07mple.com", "a@example.co\x7f", "a@b.co\n"):
         try:
             check_email(bad)
         except ValueError:

@@ -175,3 +175,14 @@ def test_cli_reports_an_unreachable_database_in_one_line(tmp_path: Path) -> None
     assert result.exit_code == 1
     assert "database error" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_username_with_a_trailing_newline_is_refused_before_any_ddl(
+    runner: FlaskCliRunner, db: Database
+) -> None:
+    result = runner.invoke(args=["tenants", "provision", "alice\n"])
+    assert result.exit_code == 1
+    assert "control characters" in result.output
+    assert state(db, "alice") is None and state(db, "alice\n") is None
+    if db.is_sqlite:
+        assert not any(db.settings.tenant_dir.glob("alice*"))

@@ -191,3 +191,14 @@ def test_longest_username_fits_postgresql_for_every_relation_and_constraint(vers
         CreateTable(table).compile(dialect=dialect)
         for index in table.indexes:
             CreateIndex(index).compile(dialect=dialect)
+
+
+@pytest.mark.parametrize(
+    "raw", ["alice\n", "alice\r", "ali\tce", "alice\x00", "\nalice", "alice\x7f", "bob\x1b"]
+)
+def test_control_characters_are_refused_trailing_newline_included(raw: str) -> None:
+    """``$`` matches before a final newline: "alice\\n" once passed the pattern and
+    reached the DDL text through the CLI."""
+    with pytest.raises(InvalidUsername, match="control characters"):
+        normalize_username(raw)
+    assert not is_valid_username(raw)

@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "JSON_SORT_KEYS": False,
     # Production mode refuses to start without explicit secrets (pathfinder.security.secrets).
     "PRODUCTION": False,
+    # Strict-Transport-Security max-age sent in production mode (0: leave it to the proxy).
+    "HSTS_SECONDS": 63072000,
     # Secrets: unset means a generated development value in <instance>/dev-secrets.json.
     "JWT_SECRET_KEY": None,
     "AUDIT_HMAC_KEY": None,

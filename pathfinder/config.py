@@ -77,6 +77,9 @@ DEFAULTS: dict[str, Any] = {
 
 # Secrets production must set explicitly (no generated development value).
 PRODUCTION_SECRETS = ("JWT_SECRET_KEY", "AUDIT_HMAC_KEY", "AUDIT_SIGNING_KEY", "KEK_KEYRING")
+# Secrets used directly as keys, and the least length production accepts for them.
+KEY_SECRETS = ("JWT_SECRET_KEY", "AUDIT_HMAC_KEY", "AUDIT_SIGNING_KEY")
+MIN_SECRET_BYTES = 32
 # Well-known placeholder values that must never reach production.
 PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret", "dev", "development", "test"})
 
@@ -96,8 +99,12 @@ def check_production(config: Mapping[str, Any]) -> None:
         value = config.get(name)
         if not value:
             problems.append(f"PATHFINDER_{name} is not set")
-        elif str(value).strip().lower() in PLACEHOLDER_SECRETS or len(str(value)) < 16:
-            problems.append(f"PATHFINDER_{name} is a placeholder or too short")
+        elif str(value).strip().lower() in PLACEHOLDER_SECRETS:
+            problems.append(f"PATHFINDER_{name} is a placeholder")
+        elif name in KEY_SECRETS and len(str(value).encode("utf-8")) < MIN_SECRET_BYTES:
+            # HS256 needs a key at least as long as its output (RFC 7518 3.2); a short JWT
+            # secret can be brute-forced offline from any token.
+            problems.append(f"PATHFINDER_{name} is too short: at least {MIN_SECRET_BYTES} bytes")
     url = str(config.get("DATABASE_URL") or "")
     if (not url or url.startswith("sqlite")) and not config.get("ALLOW_SQLITE_IN_PRODUCTION"):
         problems.append(

@@ -49,6 +49,8 @@ def test_a_complete_production_configuration_starts(tmp_path: Path) -> None:
         ({"JWT_SECRET_KEY": None}, "PATHFINDER_JWT_SECRET_KEY is not set"),
         ({"AUDIT_HMAC_KEY": "change-me"}, "PATHFINDER_AUDIT_HMAC_KEY is a placeholder"),
         ({"KEK_KEYRING": ""}, "PATHFINDER_KEK_KEYRING is not set"),
+        ({"JWT_SECRET_KEY": "s" * 31}, "PATHFINDER_JWT_SECRET_KEY is too short: at least 32"),
+        ({"AUDIT_HMAC_KEY": "h" * 16}, "PATHFINDER_AUDIT_HMAC_KEY is too short"),
         ({"DATABASE_URL": "sqlite:////tmp/x.db"}, "PATHFINDER_DATABASE_URL is SQLite"),
         ({"DATABASE_URL": None}, "PATHFINDER_DATABASE_URL is SQLite (or unset)"),
     ],

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from pathfinder import audit
 from pathfinder.admin.paging import decode_cursor, page_of
-from pathfinder.api.errors import Conflict, NotFound
+from pathfinder.api.errors import Conflict, Forbidden, NotFound
 from pathfinder.api.validation import ValidationProblem
 from pathfinder.auth.principal import Principal
 from pathfinder.db import Database, get_database
@@ -33,6 +33,7 @@ from pathfinder.flags.schemas import (
     OverrideListQuery,
     OverrideUpdate,
 )
+from pathfinder.flags.system import SECURITY_FLAG_KEYS
 from pathfinder.ids import new_id
 
 MAX_VALUE_BYTES = 16_384
@@ -294,6 +295,10 @@ def update_flag(actor: Principal, key: str, body: FlagUpdate) -> dict[str, Any]:
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     with get_database().transaction() as conn:
         flag = _flag_or_404(conn, key, lock=True)
+        if key in SECURITY_FLAG_KEYS and actor.role != "site_admin":
+            # Opening registration or dropping admin MFA switches a control off: an admin
+            # account taken over must not be able to do it.
+            raise Forbidden("Only a site admin may change a flag that guards a security control.")
         if flag["is_system"]:
             refused = sorted(set(changes) - SYSTEM_FLAG_EDITABLE)
             if refused:

@@ -29,6 +29,8 @@ class SystemFlag:
     description: str
     flag_type: str
     default: Any
+    # Changing it can weaken a security control: only a site admin may.
+    guards_security: bool = False
 
 
 SYSTEM_FLAGS = (
@@ -38,6 +40,7 @@ SYSTEM_FLAGS = (
         "Anyone may create an account without an invitation.",
         "boolean",
         False,
+        guards_security=True,
     ),
     SystemFlag(
         "maintenance_mode",
@@ -52,9 +55,11 @@ SYSTEM_FLAGS = (
         "Admins and site admins must enrol TOTP before using admin routes.",
         "boolean",
         False,
+        guards_security=True,
     ),
 )
 SYSTEM_FLAG_KEYS = {flag.key: flag for flag in SYSTEM_FLAGS}
+SECURITY_FLAG_KEYS = frozenset(flag.key for flag in SYSTEM_FLAGS if flag.guards_security)
 
 
 def seed_system_flags(conn: Connection) -> int:

@@ -280,7 +280,7 @@ def test_override_rules(client: FlaskClient, auth: AuthActions) -> None:
 def test_system_flags_are_switches_not_experiments(
     client: FlaskClient, auth: AuthActions, db: Database
 ) -> None:
-    boss = admin(auth, "flag_admin")
+    boss = admin(auth, "flag_admin", "site_admin")
     frank_id = (auth.register("frank"), auth.user_id("frank"))[1]
     key = "self_registration_enabled"
     assert client.delete(f"{FLAGS}/{key}", headers=boss).status_code == 409
@@ -385,3 +385,24 @@ def test_other_processes_see_a_change_within_the_cache_lifetime(
             assert evaluator_for_engine(other_db.engine).one("shared").value is True
     finally:
         get_database(other).dispose()
+
+
+def test_only_a_site_admin_changes_a_flag_that_guards_security(
+    client: FlaskClient, auth: AuthActions, db: Database
+) -> None:
+    """A plain admin (a stolen admin token, say) cannot open registration or drop admin MFA."""
+    plain = admin(auth, "plain_admin")
+    site = admin(auth, "site_boss", "site_admin")
+    for key, value in (("mfa_required_for_admins", False), ("self_registration_enabled", True)):
+        refused = client.patch(f"{FLAGS}/{key}", headers=plain, json={"default_value": value})
+        assert refused.status_code == 403, refused.get_json()
+        assert refused.get_json()["type"].endswith("forbidden")
+    with db.transaction() as conn:
+        assert system_flag(conn, "mfa_required_for_admins") is False  # unchanged default
+    # Maintenance mode switches no control off: an admin may still use it.
+    ok = client.patch(f"{FLAGS}/maintenance_mode", headers=plain, json={"default_value": False})
+    assert ok.status_code == 200
+    done = client.patch(
+        f"{FLAGS}/mfa_required_for_admins", headers=site, json={"default_value": True}
+    )
+    assert done.status_code == 200

@@ -36,6 +36,7 @@ from pathfinder.mail import Message, get_mailer
 from pathfinder.provisioning import Provisioner, ProvisioningError
 from pathfinder.provisioning.registry import get_tenant
 from pathfinder.schema.naming import normalize_username
+from pathfinder.schema.shared.identity import users
 from pathfinder.security import field_secrets
 from pathfinder.security.passwords import PasswordHasher, WeakPassword, check_password_policy
 from pathfinder.security.tokens import new_token, token_hash
@@ -400,14 +401,33 @@ def list_sessions(principal: Principal) -> list[dict[str, Any]]:
 
 
 def login(login_name: str, password: str, meta: RequestMeta) -> TokenPair | MfaChallenge:
-    """Check credentials with lockout; return tokens, or an MFA challenge when enrolled."""
+    """Check credentials with lockout; return tokens, or an MFA challenge when enrolled.
+
+    The argon2 check runs outside any transaction, so no lock (a PostgreSQL row lock, or
+    SQLite's whole-database write lock) is held for the length of a hash. Its verdict is
+    then applied with the user's row locked: the lock state and failure count are read
+    again there, so concurrent attempts are counted one by one, exactly
+    ``LOCKOUT_THRESHOLD`` wrong passwords lock the account, and no attempt, right or wrong,
+    is honoured once it is locked.
+    """
     database = get_database()
     config = settings()
+    with database.connect() as conn:
+        found = repo.find_user_by_login(conn, login_name)
+        conn.rollback()
     now = utcnow()
+    locked_already = (
+        found is not None and found["locked_until"] is not None and found["locked_until"] > now
+    )
+    # A locked account spends the same time on a dummy hash: timing says nothing.
+    password_ok = hasher().verify(
+        None if locked_already or found is None else found["password_hash"], password
+    )
     failure = False
+    user: RowMapping | None = None
     with database.transaction() as conn:
-        user = repo.find_user_by_login(conn, login_name)
-        password_ok = hasher().verify(user["password_hash"] if user else None, password)
+        user = repo.get_user_for_update(conn, found["id"]) if found is not None else None
+        now = utcnow()
         if user is None:
             audit.record(
                 conn,
@@ -427,7 +447,8 @@ def login(login_name: str, password: str, meta: RequestMeta) -> TokenPair | MfaC
                 request_meta=meta.as_audit(),
             )
             failure = True
-        elif not password_ok:
+        elif not password_ok or user["password_hash"] != found["password_hash"]:
+            # Wrong, or checked against a hash that changed meanwhile (a reset): a failure.
             _record_failed_password(conn, user, now, config, meta)
             failure = True
         elif user["account_status"] != "active":
@@ -453,11 +474,11 @@ def login(login_name: str, password: str, meta: RequestMeta) -> TokenPair | MfaC
                     details={"how": "lock_expired"},
                     request_meta=meta.as_audit(),
                 )
-            if hasher().needs_rehash(user["password_hash"]):
-                changes["password_hash"] = hasher().hash(password)
             repo.update_user(conn, user["id"], **changes)
     if failure or user is None:
         raise InvalidCredentials()
+    if hasher().needs_rehash(user["password_hash"]):
+        _rehash_password(database, user, password)
     _resume_unfinished_registration(database, user)
     if user["mfa_enabled"]:
         token = create_access_token(
@@ -467,6 +488,18 @@ def login(login_name: str, password: str, meta: RequestMeta) -> TokenPair | MfaC
         )
         return MfaChallenge(token, int(config.mfa_challenge.total_seconds()))
     return complete_login(user["id"], meta, method="password")
+
+
+def _rehash_password(database: Database, user: RowMapping, password: str) -> None:
+    """Store a hash with today's parameters, computed outside the transaction; kept only
+    if the stored hash is still the one just verified (no reset happened meanwhile)."""
+    fresh = hasher().hash(password)
+    with database.transaction() as conn:
+        conn.execute(
+            users.update()
+            .where(users.c.id == user["id"], users.c.password_hash == user["password_hash"])
+            .values(password_hash=fresh)
+        )
 
 
 def complete_login(user_id: str, meta: RequestMeta, *, method: str) -> TokenPair:

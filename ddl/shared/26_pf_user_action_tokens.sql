@@ -13,7 +13,7 @@ CREATE TABLE pf_user_action_tokens (
 	used_at TIMESTAMP,
 	created_at TIMESTAMP NOT NULL,
 	CONSTRAINT pk_pf_user_action_tokens PRIMARY KEY (id),
-	CONSTRAINT ck_pf_user_action_tokens_purpose CHECK (purpose IN ('email_verification', 'password_reset', 'email_change')),
+	CONSTRAINT ck_pf_user_action_tokens_purpose CHECK (purpose IN ('email_verification', 'password_reset', 'email_change', 'mfa_challenge')),
 	CONSTRAINT ck_pf_user_action_tokens_hash CHECK (length(token_hash) = 64),
 	CONSTRAINT ck_pf_user_action_tokens_expiry CHECK (expires_at > created_at),
 	CONSTRAINT ck_pf_user_action_tokens_new_email CHECK (purpose != 'email_change' OR new_email IS NOT NULL),

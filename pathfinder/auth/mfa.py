@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pathfinder import audit
 from pathfinder.auth import repo
-from pathfinder.auth.errors import InvalidCode, InvalidCredentials, MfaStateProblem
+from pathfinder.auth.errors import InvalidCode, InvalidCredentials, InvalidToken, MfaStateProblem
 from pathfinder.auth.principal import Principal
 from pathfinder.auth.service import (
     RequestMeta,
@@ -19,6 +19,7 @@ from pathfinder.auth.service import (
     complete_login,
     decode_mfa_challenge,
     hasher,
+    record_failed_second_factor,
     settings,
     utcnow,
 )
@@ -140,8 +141,13 @@ def regenerate_recovery_codes(principal: Principal, code: str, meta: RequestMeta
 def verify_login(
     mfa_token: str, code: str | None, recovery_code: str | None, meta: RequestMeta
 ) -> TokenPair:
-    """The second login step: a TOTP code or a recovery code for the challenged user."""
-    user_id = decode_mfa_challenge(mfa_token)
+    """The second login step: a TOTP code or a recovery code for the challenged user.
+
+    The challenge is spent by the first success, so one MFA token gives one session; every
+    wrong code counts towards the account's lockout, like a wrong password, and a locked
+    account's challenge is refused.
+    """
+    user_id, challenge = decode_mfa_challenge(mfa_token)
     now = utcnow()
     accepted = False
     method = "totp" if code else "recovery_code"
@@ -149,21 +155,21 @@ def verify_login(
         user = repo.get_user_for_update(conn, user_id)
         if user is None or not user["mfa_enabled"] or user["account_status"] != "active":
             raise InvalidCredentials()
+        if not repo.live_action_token(conn, "mfa_challenge", token_hash(challenge), user_id, now):
+            raise InvalidToken("The MFA token is invalid, expired or already used.")
+        if user["locked_until"] is not None and user["locked_until"] > now:
+            raise InvalidCredentials()
         if code:
             accepted = _check_totp(conn, user, code)
         elif recovery_code:
             accepted = repo.spend_recovery_code(
                 conn, user_id, token_hash(normalise_recovery_code(recovery_code)), now
             )
-        if not accepted:
-            audit.record(
-                conn,
-                "authn_login_fail",
-                actor={"user_id": user["id"], "username": user["username"], "role": user["role"]},
-                outcome="failure",
-                details={"reason": f"bad_{method}"},
-                request_meta=meta.as_audit(),
-            )
+        if accepted:
+            if repo.spend_action_token(conn, "mfa_challenge", token_hash(challenge), now) is None:
+                raise InvalidToken("The MFA token is invalid, expired or already used.")
+        else:
+            record_failed_second_factor(conn, user, meta, f"bad_{method}")
     if not accepted:
         raise InvalidCode("That code is not valid or was already used.")
     return complete_login(user_id, meta, method=f"password+{method}")

@@ -322,6 +322,23 @@ def spend_action_token(
     return row if result.rowcount == 1 else None
 
 
+def live_action_token(
+    conn: Connection, purpose: str, token_hash: str, user_id: str, now: datetime
+) -> bool:
+    """Whether an unspent, unexpired token of ``purpose`` for ``user_id`` has this hash."""
+    t = action_tokens.c
+    found = conn.execute(
+        sa.select(t.id).where(
+            t.token_hash == token_hash,
+            t.purpose == purpose,
+            t.user_id == user_id,
+            t.used_at.is_(None),
+            t.expires_at > now,
+        )
+    ).first()
+    return found is not None
+
+
 def invalidate_action_tokens(conn: Connection, user_id: str, purpose: str, now: datetime) -> None:
     """Spend every outstanding token of a purpose (a new one supersedes them)."""
     conn.execute(

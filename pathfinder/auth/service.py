@@ -8,6 +8,7 @@ a wrong password and a locked account, so nothing reveals which accounts exist.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -481,13 +482,33 @@ def login(login_name: str, password: str, meta: RequestMeta) -> TokenPair | MfaC
         _rehash_password(database, user, password)
     _resume_unfinished_registration(database, user)
     if user["mfa_enabled"]:
-        token = create_access_token(
-            identity=user["id"],
-            additional_claims={"type": "mfa"},
-            expires_delta=config.mfa_challenge,
-        )
-        return MfaChallenge(token, int(config.mfa_challenge.total_seconds()))
+        return _issue_mfa_challenge(database, user["id"], config)
     return complete_login(user["id"], meta, method="password")
+
+
+def _issue_mfa_challenge(database: Database, user_id: str, config: AuthSettings) -> MfaChallenge:
+    """An MFA token naming a challenge stored (hashed) for single use.
+
+    Without the stored challenge one token could be used again and again for its whole
+    lifetime (60 wrong codes, then the right one; two sessions from one token).
+    """
+    challenge = secrets.token_urlsafe(32)
+    now = utcnow()
+    with database.transaction() as conn:
+        repo.insert_action_token(
+            conn,
+            user_id=user_id,
+            purpose="mfa_challenge",
+            token_hash=token_hash(challenge),
+            expires_at=now + config.mfa_challenge,
+            now=now,
+        )
+    token = create_access_token(
+        identity=user_id,
+        additional_claims={"type": "mfa", "challenge": challenge},
+        expires_delta=config.mfa_challenge,
+    )
+    return MfaChallenge(token, int(config.mfa_challenge.total_seconds()))
 
 
 def _rehash_password(database: Database, user: RowMapping, password: str) -> None:
@@ -529,8 +550,15 @@ def complete_login(user_id: str, meta: RequestMeta, *, method: str) -> TokenPair
 
 
 def _record_failed_password(
-    conn: Connection, user: RowMapping, now: datetime, config: AuthSettings, meta: RequestMeta
+    conn: Connection,
+    user: RowMapping,
+    now: datetime,
+    config: AuthSettings,
+    meta: RequestMeta,
+    *,
+    reason: str = "bad_password",
 ) -> None:
+    """Count a failed sign-in step (password or second factor) on the locked user row."""
     last = user["last_failed_login_at"]
     count = user["failed_login_count"] if last and now - last <= config.lockout_window else 0
     count += 1
@@ -540,7 +568,7 @@ def _record_failed_password(
         "authn_login_fail",
         actor=actor_of(user),
         outcome="failure",
-        details={"reason": "bad_password", "failures": count},
+        details={"reason": reason, "failures": count},
         request_meta=meta.as_audit(),
     )
     if count >= config.lockout_threshold:
@@ -580,12 +608,19 @@ def _resume_unfinished_registration(database: Database, user: RowMapping) -> Non
         finish_provisioning(database, user["username"], user["id"])
 
 
-def decode_mfa_challenge(mfa_token: str) -> str:
-    """The user id of a valid MFA challenge token (401 otherwise)."""
+def decode_mfa_challenge(mfa_token: str) -> tuple[str, str]:
+    """The user id and challenge of a valid MFA token (401 otherwise)."""
     try:
         claims = decode_token(mfa_token)
     except Exception as exc:  # noqa: BLE001 - every decode failure is the same answer
         raise InvalidToken("The MFA token is invalid or has expired.") from exc
-    if claims.get("type") != "mfa":
+    if claims.get("type") != "mfa" or not claims.get("challenge"):
         raise InvalidToken("The MFA token is invalid or has expired.")
-    return str(claims["sub"])
+    return str(claims["sub"]), str(claims["challenge"])
+
+
+def record_failed_second_factor(
+    conn: Connection, user: RowMapping, meta: RequestMeta, reason: str
+) -> None:
+    """A wrong second factor counts towards the lockout like a wrong password."""
+    _record_failed_password(conn, user, utcnow(), settings(), meta, reason=reason)

@@ -47,7 +47,13 @@ SESSION_REVOKE_REASONS = (
     "account_deleted",
 )
 # Single-use links sent by e-mail. Only their SHA-256 is stored.
-ACTION_TOKEN_PURPOSES = ("email_verification", "password_reset", "email_change")
+ACTION_TOKEN_PURPOSES = (
+    "email_verification",
+    "password_reset",
+    "email_change",
+    # The second sign-in step: its id (in the MFA token) is spent by the first success.
+    "mfa_challenge",
+)
 
 # SHA-256 as lower-case hex: refresh tokens, invitation tokens, recovery codes.
 SHA256_HEX_LENGTH = 64

@@ -50,3 +50,13 @@ class LastSiteAdmin(Conflict):
 class MfaStateProblem(Conflict):
     slug = "mfa-state"
     title = "MFA is not in the state this action needs"
+
+
+class ReauthenticationFailed(Forbidden):
+    """A sensitive change needs the current password, and the one given is wrong."""
+
+    slug = "reauthentication-failed"
+    title = "The current password is needed for this change"
+
+    def __init__(self) -> None:
+        super().__init__("The current password given is not correct.")

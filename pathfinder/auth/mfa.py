@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 from pathfinder import audit
 from pathfinder.auth import repo
-from pathfinder.auth.errors import InvalidCode, InvalidCredentials, InvalidToken, MfaStateProblem
+from pathfinder.auth.errors import (
+    InvalidCode,
+    InvalidCredentials,
+    InvalidToken,
+    MfaStateProblem,
+    ReauthenticationFailed,
+)
 from pathfinder.auth.principal import Principal
 from pathfinder.auth.service import (
     RequestMeta,
@@ -34,12 +40,38 @@ class Enrolment:
     otpauth_uri: str
 
 
-def start_enrolment(principal: Principal) -> Enrolment:
-    """Generate a seed and keep it (encrypted) pending confirmation; shown to the user once."""
+def _reauthenticate(principal: Principal, password: str, meta: RequestMeta) -> str:
+    """Check the caller's current password outside any transaction; return the hash seen.
+
+    A wrong one counts towards the lockout like a failed sign-in and answers 403.
+    """
+    with get_database().connect() as conn:
+        user = repo.get_user(conn, principal.user_id)
+        conn.rollback()
+    if user is None:
+        raise InvalidCredentials()
+    if hasher().verify(user["password_hash"], password):
+        return str(user["password_hash"])
+    with get_database().transaction() as conn:
+        locked = repo.get_user_for_update(conn, principal.user_id)
+        if locked is not None:
+            record_failed_second_factor(conn, locked, meta, "bad_password_reauth")
+    raise ReauthenticationFailed()
+
+
+def start_enrolment(principal: Principal, password: str, meta: RequestMeta) -> Enrolment:
+    """Generate a seed and keep it (encrypted) pending confirmation; shown to the user once.
+
+    Needs the current password: with an access token alone, enrolling a factor the owner
+    never set up would end their other sessions and keep them out of their account.
+    """
+    checked_hash = _reauthenticate(principal, password, meta)
     secret = totp.new_secret()
     with get_database().transaction() as conn:
         user = repo.get_user_for_update(conn, principal.user_id)
-        if user is None or user["mfa_enabled"]:
+        if user is None or user["password_hash"] != checked_hash:
+            raise ReauthenticationFailed()
+        if user["mfa_enabled"]:
             raise MfaStateProblem("MFA is already enabled; disable it first to enrol again.")
         sealed = field_secrets.seal_mfa_secret(conn, principal.user_id, secret)
         repo.update_user(
@@ -82,11 +114,16 @@ def disable(principal: Principal, password: str, code: str, meta: RequestMeta) -
     """Turn MFA off; needs the password and a current TOTP or recovery code."""
     now = utcnow()
     failed = False
+    with get_database().connect() as conn:
+        seen = repo.get_user(conn, principal.user_id)
+        conn.rollback()
+    # The hash is checked before the transaction: no row lock is held for its length.
+    password_ok = seen is not None and hasher().verify(seen["password_hash"], password)
     with get_database().transaction() as conn:
         user = repo.get_user_for_update(conn, principal.user_id)
         if user is None or not user["mfa_enabled"]:
             raise MfaStateProblem("MFA is not enabled.")
-        if not hasher().verify(user["password_hash"], password):
+        if not password_ok or seen is None or user["password_hash"] != seen["password_hash"]:
             failed = True
         elif not _check_second_factor(conn, user, code, now):
             failed = True

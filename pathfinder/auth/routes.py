@@ -31,6 +31,7 @@ from pathfinder.auth.schemas import (
     ForgotPasswordRequest,
     LoginRequest,
     MfaDisableRequest,
+    MfaEnrolRequest,
     MfaLoginRequest,
     RefreshRequest,
     RegisterRequest,
@@ -140,10 +141,12 @@ def revoke_session(session_id: str) -> ResponseReturnValue:
 
 @bp.post("/mfa/enroll")
 @requires("user")
-@contract(responses={201: AuthMfaEnrolment}, tags=("auth",))
+@contract(body=MfaEnrolRequest, responses={201: AuthMfaEnrolment}, tags=("auth",))
 def mfa_enroll() -> ResponseReturnValue:
-    """Start TOTP enrolment: the secret and otpauth URI are shown this once."""
-    enrolment = mfa.start_enrolment(caller())
+    """Start TOTP enrolment (needs the current password): the secret and otpauth URI are
+    shown this once."""
+    body = parse_body(MfaEnrolRequest)
+    enrolment = mfa.start_enrolment(caller(), body.password, request_meta())
     return jsonify({"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri}), 201
 
 

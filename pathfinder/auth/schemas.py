@@ -66,6 +66,12 @@ class CodeRequest(RequestModel):
     code: str = Field(min_length=1, max_length=20)
 
 
+class MfaEnrolRequest(RequestModel):
+    # Re-authentication: a stolen access token alone must not be able to enrol a factor
+    # the owner does not have (which would lock them out of their own account).
+    password: str = Field(min_length=1, max_length=256)
+
+
 class MfaDisableRequest(RequestModel):
     password: str = Field(min_length=1, max_length=256)
     code: str = Field(min_length=1, max_length=20)

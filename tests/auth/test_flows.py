@@ -28,7 +28,9 @@ def problem(response) -> dict:  # type: ignore[no-untyped-def]
 
 
 def enrol_mfa(client: FlaskClient, headers: dict[str, str]) -> tuple[str, list[str]]:
-    start = client.post("/api/v1/auth/mfa/enroll", headers=headers)
+    start = client.post(
+        "/api/v1/auth/mfa/enroll", headers=headers, json={"password": DEFAULT_PASSWORD}
+    )
     assert start.status_code == 201
     secret = start.get_json()["secret"]
     assert start.get_json()["otpauth_uri"].startswith("otpauth://totp/")

@@ -63,3 +63,21 @@ def test_a_forged_mfa_token_without_a_challenge_is_refused(
         user_id = auth.user_id("olga")
         token = create_access_token(identity=user_id, additional_claims={"type": "mfa"})
     assert client.post(VERIFY, json={"mfa_token": token, "code": "123456"}).status_code == 401
+
+
+def test_enrolling_mfa_needs_the_current_password(client: FlaskClient, auth: AuthActions) -> None:
+    """A stolen access token alone cannot enrol a factor and lock the owner out."""
+    headers = auth.headers(auth.register("petra"))
+    bare = client.post("/api/v1/auth/mfa/enroll", headers=headers)
+    assert bare.status_code == 422  # the password is a required field
+    wrong = client.post(
+        "/api/v1/auth/mfa/enroll", headers=headers, json={"password": "not the password"}
+    )
+    assert wrong.status_code == 403
+    assert wrong.get_json()["type"].endswith("reauthentication-failed")
+    me = client.get("/api/v1/me", headers=headers).get_json()
+    assert me.get("mfa_enabled") in (False, None)
+    ok = client.post(
+        "/api/v1/auth/mfa/enroll", headers=headers, json={"password": DEFAULT_PASSWORD}
+    )
+    assert ok.status_code == 201

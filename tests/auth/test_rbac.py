@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import AuthActions
+from tests.conftest import DEFAULT_PASSWORD, AuthActions
 
 
 def test_site_admin_promotes_and_demotes(client: FlaskClient, auth: AuthActions) -> None:
@@ -135,7 +135,9 @@ def test_admins_need_mfa_when_the_flag_says_so(
     assert refused.status_code == 403
     assert refused.get_json()["type"].endswith("mfa-required")
     # Ordinary routes still work, so the admin can enrol.
-    start = client.post("/api/v1/auth/mfa/enroll", headers=auth.headers(root)).get_json()
+    start = client.post(
+        "/api/v1/auth/mfa/enroll", headers=auth.headers(root), json={"password": DEFAULT_PASSWORD}
+    ).get_json()
     client.post(
         "/api/v1/auth/mfa/confirm",
         headers=auth.headers(root),

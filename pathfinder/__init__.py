@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from pathfinder.config import DEFAULTS, check_production, resolve_instance_path
 
@@ -27,6 +28,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["INSTANCE_PATH"] = app.instance_path
     if app.config.get("PRODUCTION"):
         check_production(app.config)
+    proxies = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
+    if proxies > 0:
+        # Behind N trusted proxies the client is the N-th X-Forwarded-For entry from the
+        # right; anything further left is whatever the client claimed, and is ignored.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     from pathfinder import api, audit, cli, db, logs, mail
     from pathfinder.api import ratelimit

@@ -27,6 +27,11 @@ DEFAULTS: dict[str, Any] = {
     "JSON_SORT_KEYS": False,
     # Production mode refuses to start without explicit secrets (pathfinder.security.secrets).
     "PRODUCTION": False,
+    # Proxies in front of the app that set X-Forwarded-For/-Proto (0: none). With N, the
+    # N-th address from the right is the client's: limits, audit rows and sessions use it.
+    "TRUSTED_PROXY_COUNT": 0,
+    # Production refuses per-process (memory://) rate limits unless this says so.
+    "ALLOW_PER_PROCESS_RATE_LIMITS": False,
     # Strict-Transport-Security max-age sent in production mode (0: leave it to the proxy).
     "HSTS_SECONDS": 63072000,
     # Secrets: unset means a generated development value in <instance>/dev-secrets.json.
@@ -105,6 +110,13 @@ def check_production(config: Mapping[str, Any]) -> None:
             # HS256 needs a key at least as long as its output (RFC 7518 3.2); a short JWT
             # secret can be brute-forced offline from any token.
             problems.append(f"PATHFINDER_{name} is too short: at least {MIN_SECRET_BYTES} bytes")
+    storage = str(config.get("RATELIMIT_STORAGE_URI") or "memory://")
+    if storage.startswith("memory") and not config.get("ALLOW_PER_PROCESS_RATE_LIMITS"):
+        problems.append(
+            "PATHFINDER_RATELIMIT_STORAGE_URI is memory:// (counts per worker); set a store "
+            "every worker shares, e.g. redis://host:6379/0 (or "
+            "PATHFINDER_ALLOW_PER_PROCESS_RATE_LIMITS=true for a one-worker pilot)"
+        )
     url = str(config.get("DATABASE_URL") or "")
     if (not url or url.startswith("sqlite")) and not config.get("ALLOW_SQLITE_IN_PRODUCTION"):
         problems.append(

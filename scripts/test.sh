@@ -2,9 +2,10 @@
 # Set up and run the whole test suite on SQLite and PostgreSQL.
 #
 # Creates .venv (if missing), installs the project with its test extras, installs the Debian
-# postgresql package when no server binaries exist, starts a throw-away cluster on 127.0.0.1
-# (free port, data in a temp dir), runs ruff and pytest against both databases, and stops
-# and removes the cluster whatever happens. Extra arguments go to pytest.
+# postgresql and redis-server packages when missing, starts a throw-away PostgreSQL cluster
+# and a Redis (the shared rate-limit store) on 127.0.0.1 (free ports, data in temp dirs),
+# runs ruff and pytest against both databases, and stops and removes both whatever happens.
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,6 +49,31 @@ trap stop_pg EXIT
 export PATHFINDER_TEST_PG_URL="postgresql+psycopg://pf@127.0.0.1:$PGPORT/pathfinder_test"
 export PATHFINDER_TEST_REQUIRE_PG=1
 echo "test.sh: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PGPORT"
+
+# --- Redis: the shared rate-limit store, installed if missing, on a free loopback port ----
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "test.sh: installing Redis (Debian package)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
+REDIS_PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+REDIS_DIR=$(mktemp -d /tmp/pathfinder-redis.XXXXXX)
+redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+  --dir "$REDIS_DIR" --daemonize yes --pidfile "$REDIS_DIR/redis.pid" \
+  --logfile "$REDIS_DIR/redis.log" >/dev/null
+stop_all() {
+  if [ -f "$REDIS_DIR/redis.pid" ]; then kill "$(cat "$REDIS_DIR/redis.pid")" 2>/dev/null || true; fi
+  rm -rf "$REDIS_DIR"
+  stop_pg
+}
+trap stop_all EXIT
+for _ in $(seq 1 50); do
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+  sleep 0.1
+done
+export PATHFINDER_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+echo "test.sh: Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) on 127.0.0.1:$REDIS_PORT"
 
 # --- lint, then the suite ----------------------------------------------------------------
 .venv/bin/ruff check .

@@ -33,6 +33,7 @@ def production(**overrides: object) -> dict[str, object]:
         "AUDIT_HMAC_KEY": STRONG,
         "AUDIT_SIGNING_KEY": "pd7FqZ1y1h0eW3nXk2mY2m4b8o5v3r9t1a2s6d8f0gQ",
         "KEK_KEYRING": KEYRING,
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/0",
     }
     config.update(overrides)
     return config
@@ -52,6 +53,7 @@ def test_a_complete_production_configuration_starts(tmp_path: Path) -> None:
         ({"JWT_SECRET_KEY": "s" * 31}, "PATHFINDER_JWT_SECRET_KEY is too short: at least 32"),
         ({"AUDIT_HMAC_KEY": "h" * 16}, "PATHFINDER_AUDIT_HMAC_KEY is too short"),
         ({"DATABASE_URL": "sqlite:////tmp/x.db"}, "PATHFINDER_DATABASE_URL is SQLite"),
+        ({"RATELIMIT_STORAGE_URI": "memory://"}, "PATHFINDER_RATELIMIT_STORAGE_URI is memory://"),
         ({"DATABASE_URL": None}, "PATHFINDER_DATABASE_URL is SQLite (or unset)"),
     ],
 )

@@ -1,9 +1,12 @@
 """Rate limits for the endpoints attackers hammer: login, registration, refresh, reset.
 
-Built on the ``limits`` library (moving window; ``memory://`` by default, any of its storages
-such as ``redis://`` through ``RATELIMIT_STORAGE_URI``). Each app gets its own storage, so
-limits never leak between apps in one process. Over the limit a request gets 429 with
-``Retry-After`` and an ``excess_rate_limit_exceeded`` audit row.
+Built on the ``limits`` library (moving window). The storage is ``RATELIMIT_STORAGE_URI``:
+``memory://`` counts per process, so with 4 gunicorn workers "10 per minute" let 40 through;
+production mode refuses it and needs a store every worker and node shares (``redis://``).
+Limits are kept per client address (``request.remote_addr``, which ``TRUSTED_PROXY_COUNT``
+makes the client's, not the proxy's) and, for sign-in and password reset, per account too,
+so spreading attempts over many addresses does not multiply them. Over the limit a request
+gets 429 with ``Retry-After`` and an ``excess_rate_limit_exceeded`` audit row.
 """
 
 from __future__ import annotations
@@ -28,12 +31,20 @@ _EXTENSION = "pathfinder.ratelimiter"
 def init_app(app: Flask) -> None:
     """Create this app's limiter storage (no connection is made until first use)."""
     uri = str(app.config.get("RATELIMIT_STORAGE_URI", "memory://"))
-    storage = limits.storage.storage_from_string(uri)
+    options: dict[str, Any] = {}
+    if not uri.startswith("memory"):
+        # Counters of several deployments (or test runs) may share one Redis.
+        options["key_prefix"] = str(app.config.get("RATELIMIT_KEY_PREFIX", "pathfinder"))
+    storage = limits.storage.storage_from_string(uri, **options)
     app.extensions[_EXTENSION] = limits.strategies.MovingWindowRateLimiter(storage)
 
 
-def rate_limited(setting: str) -> Callable[[F], F]:
-    """Limit a view per client address by the limit string in config key ``setting``."""
+def rate_limited(setting: str, *, account_field: str | None = None) -> Callable[[F], F]:
+    """Limit a view per client address by the limit string in config key ``setting``.
+
+    With ``account_field``, the JSON body field naming the account (a login, an e-mail) is
+    also limited by ``<setting>_ACCOUNT``, whatever address the attempts come from.
+    """
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
@@ -43,11 +54,30 @@ def rate_limited(setting: str) -> Callable[[F], F]:
             limit_text = current_app.config.get(setting, AUTH_DEFAULTS.get(setting))
             if limit_text:
                 _hit(str(limit_text), f"{request.endpoint}:{request.remote_addr}")
+            if account_field is not None:
+                account_setting = f"{setting}_ACCOUNT"
+                account_limit = current_app.config.get(
+                    account_setting, AUTH_DEFAULTS.get(account_setting)
+                )
+                account = _account_of(account_field)
+                if account_limit and account:
+                    _hit(str(account_limit), f"{request.endpoint}:account:{account}")
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _account_of(field: str) -> str | None:
+    """The account a request names, case-folded; None when the body has no such string."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return None
+    value = body.get(field)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip().lower()[:254]
 
 
 def _hit(limit_text: str, key: str) -> None:

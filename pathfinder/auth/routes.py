@@ -82,7 +82,7 @@ def register() -> ResponseReturnValue:
 @bp.post("/login")
 @public
 @contract(body=LoginRequest, responses={200: AuthLoginResult}, tags=("auth",))
-@rate_limited("RATELIMIT_LOGIN")
+@rate_limited("RATELIMIT_LOGIN", account_field="login")
 def login() -> ResponseReturnValue:
     """Password login; answers tokens, or ``mfa_required`` with a short-lived MFA token."""
     body = parse_body(LoginRequest)
@@ -196,7 +196,7 @@ def change_password() -> ResponseReturnValue:
 @bp.post("/password/forgot")
 @public
 @contract(body=ForgotPasswordRequest, responses={202: AuthResetRequested}, tags=("auth",))
-@rate_limited("RATELIMIT_PASSWORD_RESET")
+@rate_limited("RATELIMIT_PASSWORD_RESET", account_field="email")
 def forgot_password() -> ResponseReturnValue:
     """E-mail a reset link when the address is known; the answer is the same either way."""
     body = parse_body(ForgotPasswordRequest)

@@ -28,6 +28,9 @@ AUTH_DEFAULTS: dict[str, Any] = {
     "RATELIMIT_REGISTER": "5 per minute",
     "RATELIMIT_REFRESH": "30 per minute",
     "RATELIMIT_PASSWORD_RESET": "5 per minute",
+    # Per account, from any number of addresses (an attacker spreading a guessing run).
+    "RATELIMIT_LOGIN_ACCOUNT": "30 per 10 minutes",
+    "RATELIMIT_PASSWORD_RESET_ACCOUNT": "5 per hour",
     "RATELIMIT_STORAGE_URI": "memory://",
 }
 

@@ -7,6 +7,8 @@ with it are upgraded by :meth:`PasswordHasher.needs_rehash` on the next login.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher as Argon2Hasher
@@ -16,8 +18,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 MIN_LENGTH = 12
 MAX_LENGTH = 256
 
-# Refused outright: the most common choices that would pass the length rule.
-COMMON_PASSWORDS = frozenset(
+# Refused outright: the most common choices that would pass the length rule ...
+PATHFINDER_COMMON_PASSWORDS = frozenset(
     {
         "password1234",
         "123456789012",
@@ -31,6 +33,30 @@ COMMON_PASSWORDS = frozenset(
         "pathfinder123",
     }
 )
+
+
+# ... and the 30,000 most common passwords of the public Xato corpus (Mark Burnett's 10
+# million passwords), as shipped by the zxcvbn package (MIT licence): checked offline, in
+# memory, with or without a trailing run of digits and symbols ("Summer2024!!" is "summer").
+_TRAILING_NOISE_RE = re.compile(r"[\W\d_]+$")
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The refused passwords, loaded once (about 30,000 strings)."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(FREQUENCY_LISTS["passwords"]) | PATHFINDER_COMMON_PASSWORDS
+
+
+def is_common_password(password: str) -> bool:
+    """Whether ``password`` (case-folded, and without trailing digits and symbols) is common."""
+    lowered = password.lower()
+    listed = common_passwords()
+    if lowered in listed:
+        return True
+    base = _TRAILING_NOISE_RE.sub("", lowered)
+    return len(base) >= 4 and base in listed
 
 
 class WeakPassword(ValueError):
@@ -48,7 +74,7 @@ def check_password_policy(password: str, *, username: str = "", email: str = "")
     if len(password) > MAX_LENGTH:
         raise WeakPassword(f"password must have at most {MAX_LENGTH} characters")
     lowered = password.lower()
-    if lowered in COMMON_PASSWORDS or len(set(password)) < 4:
+    if is_common_password(password) or len(set(password)) < 4:
         raise WeakPassword("password is too common or too repetitive")
     if username and username.lower() in lowered:
         raise WeakPassword("password must not contain the username")

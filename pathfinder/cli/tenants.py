@@ -26,7 +26,7 @@ from pathfinder.db import get_database
 from pathfinder.provisioning import Provisioner, ProvisioningError, Result, registry
 from pathfinder.provisioning.locks import TenantBusy
 from pathfinder.provisioning.plan import migration_steps
-from pathfinder.provisioning.verify import Drift, repair_user, verify_user
+from pathfinder.provisioning.verify import Drift, orphaned_user_files, repair_user, verify_user
 from pathfinder.schema.naming import InvalidUsername, normalize_username
 from pathfinder.schema.oracle_profile import oracle_dialect
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, SQLITE_TENANT_SCHEMA
@@ -224,13 +224,18 @@ def _selected_users(usernames: tuple[str, ...], all_users: bool) -> list[str]:
     return _usernames(usernames, None)
 
 
-def _report(drifts: list[Drift]) -> None:
+def _report(drifts: list[Drift], *, all_users: bool = False) -> None:
     dirty = [d for d in drifts if not d.clean]
     for drift in dirty:
         for line in drift.lines():
             click.echo(f"{drift.username}: {line}")
     click.echo(f"{len(drifts)} user(s) checked, {len(dirty)} with drift")
-    if dirty:
+    orphans = orphaned_user_files(get_database()) if all_users else []
+    for name in orphans:
+        click.echo(f"orphaned user file with no registry row (left in place): {name!r}")
+    if orphans:
+        click.echo(f"{len(orphans)} orphaned user file(s)")
+    if dirty or orphans:
         raise SystemExit(1)
 
 
@@ -246,7 +251,7 @@ def verify_command(usernames: tuple[str, ...], all_users: bool) -> None:
     with _progress(names, "Verifying") as bar:
         for name in bar:
             drifts.append(verify_user(database, name))
-    _report(drifts)
+    _report(drifts, all_users=all_users)
 
 
 @tenants_group.command("repair")
@@ -269,7 +274,7 @@ def repair_command(usernames: tuple[str, ...], all_users: bool) -> None:
                 row.outcome = "success" if drift.clean else "failure"
                 row.details = {"drift_left": findings}
             drifts.append(drift)
-    _report(drifts)
+    _report(drifts, all_users=all_users)
 
 
 @tenants_group.command("migrate")

@@ -211,3 +211,23 @@ def _add_missing_columns(conn: Connection, step: Step, provisioner: Provisioner,
         owner = tenant_tables(user, step.version, schema=step.schema)
         with conn.begin():
             provisioner.apply_steps(conn, user, [column_step(owner, table, column)])
+
+
+def orphaned_user_files(db: Database) -> list[str]:
+    """SQLite user files (and their journals) that no registry row accounts for.
+
+    A process killed between creating a user's file and recording it, or a name that never
+    passed the validator, leaves one behind. They are reported, never deleted: one may be
+    the only copy of somebody's data. Empty on PostgreSQL and Oracle (no files).
+    """
+    if not db.is_sqlite or not db.settings.tenant_dir.exists():
+        return []
+    with db.connect() as conn:
+        known = {record.username for record in registry.list_tenants(conn)}
+        conn.rollback()
+    orphans = []
+    for path in sorted(db.settings.tenant_dir.iterdir()):
+        stem = path.name.split(".db", 1)[0]
+        if path.is_file() and ".db" in path.name and stem not in known:
+            orphans.append(path.name)
+    return orphans

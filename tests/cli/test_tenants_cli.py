@@ -186,3 +186,26 @@ def test_a_username_with_a_trailing_newline_is_refused_before_any_ddl(
     assert state(db, "alice") is None and state(db, "alice\n") is None
     if db.is_sqlite:
         assert not any(db.settings.tenant_dir.glob("alice*"))
+
+
+def test_repair_all_reports_user_files_with_no_registry_row(
+    runner: FlaskCliRunner, db: Database
+) -> None:
+    assert runner.invoke(args=["tenants", "provision", "alice"]).exit_code == 0
+    if not db.is_sqlite:
+        clean = runner.invoke(args=["tenants", "repair", "--all"])
+        assert clean.exit_code == 0 and "orphaned" not in clean.output
+        return
+    # What a process killed after creating a file, or a name that dodged the validator,
+    # leaves behind.
+    stray = [db.settings.tenant_dir / "ghost.db", db.settings.tenant_dir / "bob\n.db"]
+    for path in stray:
+        path.write_bytes(b"")
+    result = runner.invoke(args=["tenants", "repair", "--all"])
+    assert result.exit_code == 1
+    assert "orphaned user file with no registry row (left in place): 'ghost.db'" in result.output
+    assert "'bob\\n.db'" in result.output
+    assert "2 orphaned user file(s)" in result.output
+    assert all(path.exists() for path in stray)
+    verify = runner.invoke(args=["tenants", "verify", "--all"])
+    assert verify.exit_code == 1 and "ghost.db" in verify.output

@@ -339,6 +339,15 @@ def live_action_token(
     return found is not None
 
 
+def family_started_at(conn: Connection, family_id: str) -> datetime | None:
+    """When a session family began: its sign-in (the first refresh token's creation)."""
+    return conn.execute(
+        sa.select(sa.func.min(user_sessions.c.created_at)).where(
+            user_sessions.c.family_id == family_id
+        )
+    ).scalar()
+
+
 def invalidate_action_tokens(conn: Connection, user_id: str, purpose: str, now: datetime) -> None:
     """Spend every outstanding token of a purpose (a new one supersedes them)."""
     conn.execute(

@@ -272,7 +272,7 @@ def start_session(user_id: str, meta: RequestMeta, *, event: str) -> TokenPair:
             user_id=user_id,
             family_id=family_id,
             refresh_hash=token_hash(refresh),
-            expires_at=now + config.refresh_token,
+            expires_at=now + min(config.refresh_token, config.session_absolute),
             now=now,
             ip_address=meta.ip_address,
             user_agent=(meta.user_agent or "")[:500] or None,
@@ -310,6 +310,12 @@ def refresh(refresh_token: str, meta: RequestMeta) -> TokenPair:
             row["expires_at"] <= now or user is None or user["account_status"] != "active"
         ):
             raise InvalidToken("The refresh token has expired.")
+        if live:
+            started = repo.family_started_at(conn, row["family_id"]) or row["created_at"]
+            # Refreshing slides the expiry, but never past the absolute lifetime.
+            ends = started + config.session_absolute
+            if ends <= now:
+                raise InvalidToken("The session has reached its maximum lifetime; sign in again.")
         if live and repo.spend_session(conn, row["id"], now):
             new_refresh = new_token()
             new_row_id = repo.insert_session(
@@ -317,7 +323,7 @@ def refresh(refresh_token: str, meta: RequestMeta) -> TokenPair:
                 user_id=row["user_id"],
                 family_id=row["family_id"],
                 refresh_hash=token_hash(new_refresh),
-                expires_at=now + config.refresh_token,
+                expires_at=min(now + config.refresh_token, ends),
                 now=now,
                 ip_address=meta.ip_address,
                 user_agent=(meta.user_agent or "")[:500] or None,

@@ -10,6 +10,8 @@ from typing import Any
 AUTH_DEFAULTS: dict[str, Any] = {
     "ACCESS_TOKEN_MINUTES": 15,
     "REFRESH_TOKEN_DAYS": 30,
+    # However often it is refreshed, a session ends this long after its sign-in.
+    "SESSION_ABSOLUTE_DAYS": 90,
     "MFA_CHALLENGE_MINUTES": 5,
     # Lockout: this many failures within the window lock the account for LOCKOUT_MINUTES.
     "LOCKOUT_THRESHOLD": 5,
@@ -39,6 +41,7 @@ AUTH_DEFAULTS: dict[str, Any] = {
 class AuthSettings:
     access_token: timedelta
     refresh_token: timedelta
+    session_absolute: timedelta
     mfa_challenge: timedelta
     lockout_threshold: int
     lockout_window: timedelta
@@ -56,6 +59,7 @@ class AuthSettings:
         return cls(
             access_token=timedelta(minutes=float(get("ACCESS_TOKEN_MINUTES"))),
             refresh_token=timedelta(days=float(get("REFRESH_TOKEN_DAYS"))),
+            session_absolute=timedelta(days=float(get("SESSION_ABSOLUTE_DAYS"))),
             mfa_challenge=timedelta(minutes=float(get("MFA_CHALLENGE_MINUTES"))),
             lockout_threshold=int(get("LOCKOUT_THRESHOLD")),
             lockout_window=timedelta(minutes=float(get("LOCKOUT_WINDOW_MINUTES"))),

@@ -14,5 +14,7 @@ keepalive = 5
 accesslog = "-"
 errorlog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s'
+# Masks the tokens of /invitations/<token>, /exports/<token> and ?token= in that line.
+logger_class = "pathfinder.access_log.RedactingLogger"
 # Workers import the app after forking: each opens its own database pool.
 preload_app = False

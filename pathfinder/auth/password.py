@@ -15,6 +15,7 @@ from pathfinder.auth.service import (
     RequestMeta,
     enforce_password_policy,
     hasher,
+    record_failed_second_factor,
     settings,
     utcnow,
 )
@@ -24,13 +25,30 @@ from pathfinder.security.tokens import new_token, token_hash
 
 
 def change_password(principal: Principal, current: str, new: str, meta: RequestMeta) -> int:
-    """Change the caller's password; returns how many other sessions were ended."""
+    """Change the caller's password; returns how many other sessions were ended.
+
+    Both hashes (checking the current password, hashing the new one) run before the
+    transaction, so no row lock is held for them; the update applies only if the stored
+    hash is still the one checked. A wrong current password counts towards the lockout.
+    """
+    with get_database().connect() as conn:
+        seen = repo.get_user(conn, principal.user_id)
+        conn.rollback()
+    if seen is None:
+        raise InvalidCredentials()
+    current_ok = hasher().verify(seen["password_hash"], current)
+    new_hash = None
+    if current_ok:
+        enforce_password_policy(new, username=seen["username"], email=seen["email"])
+        new_hash = hasher().hash(new)
     now = utcnow()
+    ended = 0
     with get_database().transaction() as conn:
         user = repo.get_user_for_update(conn, principal.user_id)
         if user is None:
             raise InvalidCredentials()
-        if not hasher().verify(user["password_hash"], current):
+        failed = new_hash is None or user["password_hash"] != seen["password_hash"]
+        if failed:
             audit.record(
                 conn,
                 "authn_password_change",
@@ -39,14 +57,12 @@ def change_password(principal: Principal, current: str, new: str, meta: RequestM
                 details={"reason": "bad_current_password"},
                 request_meta=meta.as_audit(),
             )
-            failed = True
+            record_failed_second_factor(conn, user, meta, "bad_password_reauth")
         else:
-            failed = False
-            enforce_password_policy(new, username=user["username"], email=user["email"])
             repo.update_user(
                 conn,
                 principal.user_id,
-                password_hash=hasher().hash(new),
+                password_hash=new_hash,
                 password_changed_at=now,
                 updated_at=now,
             )
@@ -106,20 +122,33 @@ def request_password_reset(email: str, meta: RequestMeta) -> None:
 
 
 def reset_password(token: str, new: str, meta: RequestMeta) -> None:
-    """Set a new password with a reset token (once), ending every session of the account."""
+    """Set a new password with a reset token (once), ending every session of the account.
+
+    The new password is checked and hashed before the transaction (no row lock is held for
+    an argon2 hash); the token is spent inside it, so a token used twice at once still
+    works once. MFA stays on after a reset (a reset link proves the mailbox, not the second
+    factor), so the owner is told by e-mail, with the recovery path, never silently.
+    """
+    presented = token_hash(token)
+    with get_database().connect() as conn:
+        peek = repo.live_action_token_user(conn, "password_reset", presented, utcnow())
+        conn.rollback()
+    if peek is None:
+        raise InvalidToken("The reset link is invalid, expired or already used.")
+    enforce_password_policy(new, username=peek["username"], email=peek["email"])
+    new_hash = hasher().hash(new)
     now = utcnow()
     with get_database().transaction() as conn:
-        row = repo.spend_action_token(conn, "password_reset", token_hash(token), now)
+        row = repo.spend_action_token(conn, "password_reset", presented, now)
         if row is None:
             raise InvalidToken("The reset link is invalid, expired or already used.")
         user = repo.get_user_for_update(conn, row["user_id"])
         if user is None:
             raise InvalidToken("The reset link is invalid, expired or already used.")
-        enforce_password_policy(new, username=user["username"], email=user["email"])
         repo.update_user(
             conn,
             user["id"],
-            password_hash=hasher().hash(new),
+            password_hash=new_hash,
             password_changed_at=now,
             failed_login_count=0,
             locked_until=None,
@@ -132,8 +161,25 @@ def reset_password(token: str, new: str, meta: RequestMeta) -> None:
             actor={"user_id": user["id"], "username": user["username"], "role": user["role"]},
             target_type="user",
             target_id=user["id"],
+            details={"mfa_kept": bool(user["mfa_enabled"])},
             request_meta=meta.as_audit(),
         )
+        if user["mfa_enabled"]:
+            get_mailer().queue(
+                conn,
+                Message(
+                    recipient=user["email"],
+                    template="password_reset_mfa_kept",
+                    subject="Your Pathfinder password was reset; two-step sign-in stays on",
+                    body=(
+                        "Your password was just reset. Two-step sign-in (an authenticator "
+                        "app) is still required when you sign in. If you no longer have the "
+                        "app, sign in with one of your recovery codes and set the app up "
+                        "again. If you never set up two-step sign-in, someone else did: "
+                        "contact your administrator before signing in.\n"
+                    ),
+                ),
+            )
 
 
 def request_email_verification(principal: Principal, meta: RequestMeta) -> bool:

@@ -339,6 +339,27 @@ def live_action_token(
     return found is not None
 
 
+def live_action_token_user(
+    conn: Connection, purpose: str, token_hash: str, now: datetime
+) -> RowMapping | None:
+    """The user a live (unspent, unexpired) token of ``purpose`` belongs to, without spending it."""
+    t = action_tokens.c
+    return (
+        conn.execute(
+            sa.select(users)
+            .join(action_tokens, t.user_id == users.c.id)
+            .where(
+                t.token_hash == token_hash,
+                t.purpose == purpose,
+                t.used_at.is_(None),
+                t.expires_at > now,
+            )
+        )
+        .mappings()
+        .first()
+    )
+
+
 def family_started_at(conn: Connection, family_id: str) -> datetime | None:
     """When a session family began: its sign-in (the first refresh token's creation)."""
     return conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from pathfinder.cli.errors import dba_errors
@@ -18,7 +19,7 @@ def init_command() -> None:
     """Create the shared tables and record schema versions (safe to repeat)."""
     database = get_database()
     try:
-        created = init_database(database)
+        created = init_database(database, production=bool(current_app.config.get("PRODUCTION")))
     except LegacyAuditLog as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(

@@ -41,8 +41,10 @@ class DatabaseStatus:
     error: str | None = None
 
 
-def init_database(db: Database) -> list[str]:
+def init_database(db: Database, *, production: bool = False) -> list[str]:
     """Create missing shared tables and record the schema versions; safe to repeat.
+
+    ``production`` seeds the system flags with their production defaults (admins need MFA).
 
     Returns the names of the tables it created.
     """
@@ -59,7 +61,7 @@ def init_database(db: Database) -> list[str]:
         metadata.create_all(conn, checkfirst=True)
         created = [t.name for t in metadata.sorted_tables if t.name not in existing]
         _upsert_meta(conn, SHARED_VERSION_KEY, str(SHARED_SCHEMA_VERSION), now)
-        seed_system_flags(conn)
+        seed_system_flags(conn, production=production)
         seed_retention_policies(conn)
         seed_chat_flags(conn)
         seed_reference_data(conn)

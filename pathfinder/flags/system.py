@@ -62,7 +62,12 @@ SYSTEM_FLAG_KEYS = {flag.key: flag for flag in SYSTEM_FLAGS}
 SECURITY_FLAG_KEYS = frozenset(flag.key for flag in SYSTEM_FLAGS if flag.guards_security)
 
 
-def seed_system_flags(conn: Connection) -> int:
+# Defaults a production deployment starts with instead (a new flag row only; a value an
+# operator has set is never changed by seeding).
+PRODUCTION_DEFAULTS = {"mfa_required_for_admins": True}
+
+
+def seed_system_flags(conn: Connection, *, production: bool = False) -> int:
     """Insert the system flags that are missing; returns how many were added."""
     existing = set(
         conn.execute(
@@ -83,7 +88,9 @@ def seed_system_flags(conn: Connection) -> int:
                 name=flag.name,
                 description=flag.description,
                 flag_type=flag.flag_type,
-                default_value=flag.default,
+                default_value=PRODUCTION_DEFAULTS.get(flag.key, flag.default)
+                if production
+                else flag.default,
                 rollout_percentage=0,
                 is_system=True,
                 enabled=True,

@@ -121,3 +121,31 @@ def test_email_verification(client: FlaskClient, auth: AuthActions, db: Database
     assert verified is True
     again = client.post("/api/v1/auth/email/verification", headers=auth.headers(tokens))
     assert again.status_code == 200 and again.get_json()["sent"] is False
+
+
+def test_a_reset_keeps_mfa_and_tells_the_owner(
+    client: FlaskClient, auth: AuthActions, db: Database
+) -> None:
+    from tests.auth.test_flows import enrol_mfa
+
+    enrol_mfa(client, auth.headers(auth.register("rita")))
+    client.post("/api/v1/auth/password/forgot", json={"email": "rita@example.com"})
+    token = last_link_token(db, "rita@example.com", "password_reset")
+    reset = client.post(
+        "/api/v1/auth/password/reset", json={"token": token, "new_password": NEW_PASSWORD}
+    )
+    assert reset.status_code == 204
+    with db.transaction() as conn:
+        notices = (
+            conn.execute(
+                sa.select(outbox.c.body).where(
+                    outbox.c.recipient == "rita@example.com",
+                    outbox.c.template == "password_reset_mfa_kept",
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(notices) == 1 and "recovery codes" in notices[0]
+    challenge = client.post("/api/v1/auth/login", json={"login": "rita", "password": NEW_PASSWORD})
+    assert challenge.get_json()["mfa_required"] is True

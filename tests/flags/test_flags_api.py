@@ -406,3 +406,16 @@ def test_only_a_site_admin_changes_a_flag_that_guards_security(
         f"{FLAGS}/mfa_required_for_admins", headers=site, json={"default_value": True}
     )
     assert done.status_code == 200
+
+
+def test_production_starts_with_mfa_required_for_admins(tmp_path: Path) -> None:
+    from pathfinder.db.setup import init_database
+
+    for production, expected in ((False, False), (True, True)):
+        instance = tmp_path / f"p{int(production)}"
+        app = make_app(f"sqlite:///{instance / 'pf.db'}", instance)
+        database = get_database(app)
+        init_database(database, production=production)
+        with database.transaction() as conn:
+            assert system_flag(conn, "mfa_required_for_admins") is expected
+        database.dispose()

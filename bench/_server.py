@@ -158,6 +158,8 @@ def production_settings(url: str, instance: Path, **extra: str) -> dict[str, str
         "KEK_KEYRING": json.dumps({"1": key()}),
         "RATELIMIT_REGISTER": "1000000 per minute",
         "RATELIMIT_LOGIN": "1000000 per minute",
+        "RATELIMIT_LOGIN_ACCOUNT": "1000000 per minute",
+        "RATELIMIT_PASSWORD_RESET_ACCOUNT": "1000000 per minute",
         "RATELIMIT_REFRESH": "1000000 per minute",
         "LOG_LEVEL": "WARNING",
     }

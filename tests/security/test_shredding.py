@@ -115,3 +115,41 @@ def test_the_schema_refuses_a_half_destroyed_key(db: Database, keys: DataKeyStor
             .where(encryption_keys.c.user_id == alice.id)
             .values(status="destroyed")
         )
+
+
+def test_a_backup_from_before_an_erasure_is_reached_once_its_kek_is_retired(
+    db: Database,
+) -> None:
+    """The guarantee docs/security.md states, tried as an attacker holding an old dump and
+    the live keyring would: readable until the KEK that wrapped the keys is retired."""
+    from pathfinder.security.keys import KeyringError, LocalKeyProvider, parse_keyring
+    from pathfinder.security.rotation import rotate_kek
+    from tests.security import keyring
+
+    kek_values: dict[int, str] = {}
+    ring_v1 = keyring(1, keys=kek_values)
+    store_v1 = store_for(ring_v1)
+    alice = add_user(db, store_v1, "alice")
+    secrets_of_alice = seed_user_data(db, store_v1, alice, rows=1)
+    dump = [dict(r._mapping) for r in _key_rows(db, alice.id)]  # the backup of the key table
+
+    def restore_dump() -> None:
+        with db.transaction() as conn:
+            conn.execute(encryption_keys.delete().where(encryption_keys.c.user_id == alice.id))
+            conn.execute(encryption_keys.insert(), dump)
+
+    assert destroy_user_keys(db, alice.id) == 1
+    with pytest.raises(KeyDestroyed):
+        read_plaintexts(db, store_for(ring_v1), alice)
+    # Restored from the old backup, with today's keyring: still readable (documented).
+    restore_dump()
+    assert read_plaintexts(db, store_for(ring_v1), alice) == secrets_of_alice
+    assert destroy_user_keys(db, alice.id) == 1
+    # The scheduled KEK rotation re-wraps every live key under version 2 ...
+    ring_v12 = keyring(1, 2, keys=kek_values)
+    rotate_kek(db, LocalKeyProvider(parse_keyring(ring_v12)))
+    # ... and once backups older than it have expired, version 1 leaves the keyring.
+    ring_v2 = keyring(2, keys=kek_values)
+    restore_dump()
+    with pytest.raises(KeyringError, match="KEK version 1 is not in the keyring"):
+        read_plaintexts(db, store_for(ring_v2), alice)

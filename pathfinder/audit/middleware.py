@@ -32,6 +32,8 @@ from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 
+from pathfinder.audit.record import prepare_row
+from pathfinder.audit.request_rows import request_row_writer
 from pathfinder.audit.sanitise import is_secret_key
 from pathfinder.auth.principal import current_principal
 from pathfinder.db import get_database
@@ -167,9 +169,6 @@ def _write_request_row(exc: BaseException | None) -> None:
 
 
 def _insert_request_row(state: _RequestState) -> None:
-    from pathfinder.audit.record import prepare_row
-    from pathfinder.audit.request_rows import request_row_writer
-
     rule = request.url_rule
     details: Mapping[str, Any] | None = {"route": rule.rule} if rule is not None else None
     status = state.status_code or 500

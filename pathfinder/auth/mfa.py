@@ -25,7 +25,7 @@ from pathfinder.auth.service import (
     complete_login,
     decode_mfa_challenge,
     hasher,
-    record_failed_second_factor,
+    record_failed_attempt,
     settings,
     utcnow,
 )
@@ -55,7 +55,7 @@ def _reauthenticate(principal: Principal, password: str, meta: RequestMeta) -> s
     with get_database().transaction() as conn:
         locked = repo.get_user_for_update(conn, principal.user_id)
         if locked is not None:
-            record_failed_second_factor(conn, locked, meta, "bad_password_reauth")
+            record_failed_attempt(conn, locked, meta, "bad_password_reauth")
     raise ReauthenticationFailed()
 
 
@@ -206,7 +206,7 @@ def verify_login(
             if repo.spend_action_token(conn, "mfa_challenge", token_hash(challenge), now) is None:
                 raise InvalidToken("The MFA token is invalid, expired or already used.")
         else:
-            record_failed_second_factor(conn, user, meta, f"bad_{method}")
+            record_failed_attempt(conn, user, meta, f"bad_{method}")
     if not accepted:
         raise InvalidCode("That code is not valid or was already used.")
     return complete_login(user_id, meta, method=f"password+{method}")

@@ -15,7 +15,7 @@ from pathfinder.auth.service import (
     RequestMeta,
     enforce_password_policy,
     hasher,
-    record_failed_second_factor,
+    record_failed_attempt,
     settings,
     utcnow,
 )
@@ -57,7 +57,7 @@ def change_password(principal: Principal, current: str, new: str, meta: RequestM
                 details={"reason": "bad_current_password"},
                 request_meta=meta.as_audit(),
             )
-            record_failed_second_factor(conn, user, meta, "bad_password_reauth")
+            record_failed_attempt(conn, user, meta, "bad_password_reauth")
         else:
             repo.update_user(
                 conn,

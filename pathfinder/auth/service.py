@@ -625,8 +625,9 @@ def decode_mfa_challenge(mfa_token: str) -> tuple[str, str]:
     return str(claims["sub"]), str(claims["challenge"])
 
 
-def record_failed_second_factor(
+def record_failed_attempt(
     conn: Connection, user: RowMapping, meta: RequestMeta, reason: str
 ) -> None:
-    """A wrong second factor counts towards the lockout like a wrong password."""
+    """A failed step (second factor, re-authentication) counts towards the lockout like a
+    wrong password."""
     _record_failed_password(conn, user, utcnow(), settings(), meta, reason=reason)

@@ -3,44 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from pathfinder.db import Database, get_database
+from pathfinder.db import Database
 from pathfinder.schema.shared.security import audit_log, encryption_keys
 from pathfinder.security.fields import token_version
 from pathfinder.security.keys import get_key_store
 from pathfinder.security.rotation import UserRef
-from tests.conftest import make_app
+from tests.cli.conftest import AppFactory
 from tests.security import add_user, keyring, raw_values, read_plaintexts, seed_user_data
 
 
 def _kek_versions(db: Database) -> list[int]:
     with db.transaction() as conn:
         return sorted(conn.execute(sa.select(encryption_keys.c.kek_version)).scalars())
-
-
-AppFactory = Callable[..., Flask]
-
-
-@pytest.fixture
-def app_with(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
-    """More apps on the test's database with other key settings; their pools closed after."""
-    made: list[Flask] = []
-
-    def build(**config: object) -> Flask:
-        made.append(make_app(database_url, tmp_path / "instance", **config))
-        return made[-1]
-
-    yield build
-    for other in made:
-        get_database(other).dispose()
 
 
 def test_rotate_kek_rewraps_and_then_has_nothing_to_do(app_with: AppFactory, db: Database) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import socket
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,13 +14,13 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from pathfinder.cli.operator import dba_actor
-from pathfinder.db import Database, get_database
+from pathfinder.db import Database
 from pathfinder.provisioning import Provisioner, registry
 from pathfinder.schema.shared.jobs import job_locks, job_runs
 from pathfinder.schema.shared.security import audit_log
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, tenant_tables
 from pathfinder.security.keys import get_key_store
-from tests.conftest import make_app
+from tests.cli.conftest import AppFactory
 from tests.security import add_user, insert_user_row, keyring, seed_user_data
 
 OS_USER = "dba_jane"
@@ -188,22 +186,6 @@ def test_repair_writes_success_when_clean_and_failure_when_drift_is_left(
 
 
 # -- keys ------------------------------------------------------------------------------------
-
-AppFactory = Callable[..., Flask]
-
-
-@pytest.fixture
-def app_with(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
-    """More apps on the test's database with other key settings; their pools closed after."""
-    made: list[Flask] = []
-
-    def build(**config: object) -> Flask:
-        made.append(make_app(database_url, tmp_path / "instance", **config))
-        return made[-1]
-
-    yield build
-    for other in made:
-        get_database(other).dispose()
 
 
 def test_rotate_kek_writes_one_row_per_run_with_counts(

@@ -45,6 +45,10 @@ class RequestRowWriter:
         self.batch_rows = max(1, batch_rows)
         self._rows: list[Mapping[str, Any]] = []
         self._lock = threading.Lock()
+        # Held for a whole flush, insert included: the exit flush must wait for a batch the
+        # background thread has taken but not yet written, or the interpreter ends that
+        # (daemon) thread mid-insert and the batch is lost.
+        self._flushing = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -71,8 +75,18 @@ class RequestRowWriter:
         if waiting >= self.batch_rows:
             self._wake.set()
 
+    @property
+    def queued(self) -> int:
+        """Rows waiting for the next flush (not yet taken by one)."""
+        with self._lock:
+            return len(self._rows)
+
     def flush(self) -> int:
         """Insert every queued row now, in one statement; return how many were written."""
+        with self._flushing:
+            return self._flush_taken()
+
+    def _flush_taken(self) -> int:
         with self._lock:
             rows, self._rows = self._rows, []
         if not rows:

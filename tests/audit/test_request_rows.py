@@ -4,6 +4,7 @@ statement per batch, every row still verifies, and a failed batch is logged, not
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +56,35 @@ def test_flush_writes_what_is_queued_at_once(app: Flask, db: Database) -> None:
     client.get("/api/v1/openapi.json")
     assert request_row_writer(app, db).flush() == 2  # what atexit does at a clean stop
     assert len(_request_rows(db)) == 2
+
+
+def test_the_exit_flush_waits_for_a_batch_being_written(app: Flask, db: Database) -> None:
+    """A stop must not end the process while the background thread is mid-insert."""
+    if db.is_sqlite:
+        pytest.skip(
+            "on SQLite every transaction takes the one write lock, so the blocker would stall "
+            "the requests themselves; the flush code under test is the same on every back-end"
+        )
+    app.config.update(AUDIT_REQUEST_FLUSH_SECONDS=60, AUDIT_REQUEST_BATCH_ROWS=2)
+    writer = request_row_writer(app, db)
+    blocker = db.engine.connect()
+    # Another transaction holds the log's write lock, so the background insert waits on it.
+    blocker.begin()
+    blocker.exec_driver_sql("LOCK TABLE pf_audit_log IN EXCLUSIVE MODE")
+    try:
+        client = app.test_client()
+        client.get("/api/v1/openapi.json")
+        client.get("/api/v1/openapi.json")  # a full batch: the thread takes both rows
+        deadline = time.monotonic() + 10
+        while writer.queued and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert writer.queued == 0
+        threading.Timer(0.5, blocker.rollback).start()
+        writer.flush()  # what atexit runs at a clean stop
+        assert len(_request_rows(db)) == 2
+    finally:
+        blocker.rollback()
+        blocker.close()
 
 
 def test_a_failed_batch_is_logged_and_counted(

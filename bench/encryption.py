@@ -144,9 +144,15 @@ def main(argv: list[str] | None = None) -> int:
         rows: list[tuple[str, int, float, float, float, float]] = []
         with db.connect() as conn:
             cipher = FieldCipher(store, conn)
-            place = {"table": TABLE, "column": COLUMN, "row_id": row_id, "user_id": user_id}
+            place = {
+                "table": TABLE,
+                "column": COLUMN,
+                "row_id": row_id,
+                "user_id": user_id,
+                "row_version": 1,
+            }
             aead = AESGCM(os.urandom(32))
-            aad = value_aad(TABLE, COLUMN, row_id, user_id)
+            aad = value_aad(TABLE, COLUMN, row_id, user_id, 1)
             for size in sizes:
                 text = text_of(size)
                 data = text.encode()
@@ -163,16 +169,16 @@ def main(argv: list[str] | None = None) -> int:
 
                 def hand_encrypt(text: str = text) -> str:
                     nonce = os.urandom(12)
-                    aad = "\x1f".join(("pf1", TABLE, COLUMN, row_id, user_id)).encode()
+                    aad = "\x1f".join(("pf2", TABLE, COLUMN, row_id, user_id, "1")).encode()
                     blob = nonce + aead.encrypt(nonce, text.encode(), aad)
-                    return "pf1.1." + base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
+                    return "pf2.1." + base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
 
                 hand_token = hand_encrypt()
 
                 def hand_decrypt(token: str = hand_token) -> str:
                     _scheme, _version, payload = token.split(".", 2)
                     blob = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-                    aad = "\x1f".join(("pf1", TABLE, COLUMN, row_id, user_id)).encode()
+                    aad = "\x1f".join(("pf2", TABLE, COLUMN, row_id, user_id, "1")).encode()
                     return aead.decrypt(blob[:12], blob[12:], aad).decode()
 
                 assert hand_decrypt() == text

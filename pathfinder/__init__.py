@@ -37,6 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from pathfinder import api, audit, cli, db, logs, mail
     from pathfinder.api import ratelimit
     from pathfinder.auth import guard
+    from pathfinder.security import unreadable
 
     logs.init_app(app)
     db.init_app(app)
@@ -45,5 +46,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     guard.init_app(app)
     api.init_app(app)
     audit.init_app(app)
+    unreadable.init_app(app)
     cli.init_app(app)
     return app

@@ -43,6 +43,12 @@ DEFAULTS: dict[str, Any] = {
     "KEK_KEYRING": None,
     # Which key provider wraps data keys: "local" (keyring above); a KMS provider plugs in here.
     "KEY_PROVIDER": "local",
+    # The master key (KEK) schedule: the wrapping KEK should be replaced this often, and an
+    # old KEK may be destroyed once it wraps nothing and every backup taken while it did has
+    # expired: set this to the database backup retention. Together they bound how long an
+    # erased user's data stays readable in backups (docs/security.md, "Erasure").
+    "KEK_ROTATION_DAYS": 90,
+    "BACKUP_RETENTION_DAYS": 35,
     # Unwrapped data keys stay in memory this long, for at most this many users.
     "DEK_CACHE_TTL_SECONDS": 300,
     "DEK_CACHE_SIZE": 1024,

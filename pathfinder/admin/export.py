@@ -52,7 +52,12 @@ from pathfinder.schema.shared.identity import (
     user_sessions,
 )
 from pathfinder.schema.shared.security import audit_log
-from pathfinder.security.fields import ENCRYPTED_COLUMNS, field_cipher
+from pathfinder.security.fields import (
+    ENCRYPTED_COLUMNS,
+    UNREADABLE,
+    field_cipher,
+    unreadable_fields,
+)
 from pathfinder.security.tokens import new_token, token_hash
 
 FORMAT_VERSION = 1
@@ -107,7 +112,14 @@ def _rows(conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
 def _opened(conn: Connection, table: str, rows: Iterable[dict[str, Any]], user_id: str) -> list:
     if table not in ENCRYPTED_COLUMNS:
         return list(rows)
-    return field_cipher(conn).open_rows(table, rows, user_id=user_id)
+    # An export gives everything it can: a value that does not open is null and named.
+    opened = field_cipher(conn).open_rows(table, rows, user_id=user_id, tolerant=True)
+    return [_named_unreadable(row) for row in opened]
+
+
+def _named_unreadable(row: dict[str, Any]) -> dict[str, Any]:
+    failed = row.pop(UNREADABLE, None)
+    return {**row, **unreadable_fields({UNREADABLE: failed})} if failed else row
 
 
 # -- building the document ----------------------------------------------------------------
@@ -124,7 +136,9 @@ def build_document(db: Database, user_id: str) -> dict[str, Any]:
             "generated_at": utcnow().isoformat(),
             "user_id": user_id,
         }
-        profile = field_cipher(conn).open_row("pf_users", dict(user), user_id=user_id)
+        profile = _named_unreadable(
+            field_cipher(conn).open_row("pf_users", dict(user), user_id=user_id, tolerant=True)
+        )
         document["profile"] = {k: v for k, v in profile.items() if k not in SECRET_USER_COLUMNS}
         document["preferences"] = _rows(
             conn, sa.select(user_preferences).where(user_preferences.c.user_id == user_id)

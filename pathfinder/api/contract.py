@@ -33,6 +33,17 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SealedItem(ResponseModel):
+    """An item with encrypted fields: names the ones that could not be decrypted, if any."""
+
+    unreadable_fields: list[str] | None = Field(
+        default=None,
+        description="Present only when stored encrypted fields of this item did not decrypt "
+        "(tampered with, or restored from an older copy): those fields are null (lists "
+        "empty) here, the rest of the item is sound, and the failure is in the audit log.",
+    )
+
+
 class FieldError(ResponseModel):
     field: str = Field(description="Dotted path of the offending field, e.g. `items.0.title`.")
     message: str

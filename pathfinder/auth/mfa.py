@@ -73,9 +73,9 @@ def start_enrolment(principal: Principal, password: str, meta: RequestMeta) -> E
             raise ReauthenticationFailed()
         if user["mfa_enabled"]:
             raise MfaStateProblem("MFA is already enabled; disable it first to enrol again.")
-        sealed = field_secrets.seal_mfa_secret(conn, principal.user_id, secret)
+        sealed = field_secrets.reseal_user(conn, user, {"mfa_secret": secret})
         repo.update_user(
-            conn, principal.user_id, mfa_secret=sealed, mfa_last_timestep=None, updated_at=utcnow()
+            conn, principal.user_id, **sealed, mfa_last_timestep=None, updated_at=utcnow()
         )
     return Enrolment(secret, totp.provisioning_uri(secret, principal.username))
 
@@ -87,7 +87,7 @@ def confirm_enrolment(principal: Principal, code: str, meta: RequestMeta) -> lis
         user = repo.get_user_for_update(conn, principal.user_id)
         if user is None or user["mfa_enabled"] or not user["mfa_secret"]:
             raise MfaStateProblem("Start an enrolment first.")
-        secret = field_secrets.open_mfa_secret(conn, principal.user_id, user["mfa_secret"])
+        secret = field_secrets.open_mfa_secret(conn, user)
         step = totp.matching_timestep(secret, code, last_timestep=user["mfa_last_timestep"])
         if step is None:
             raise InvalidCode("That code is not valid.")
@@ -131,8 +131,8 @@ def disable(principal: Principal, password: str, code: str, meta: RequestMeta) -
             repo.update_user(
                 conn,
                 principal.user_id,
+                **field_secrets.reseal_user(conn, user, {"mfa_secret": None}),
                 mfa_enabled=False,
-                mfa_secret=None,
                 mfa_last_timestep=None,
                 updated_at=now,
             )
@@ -156,7 +156,7 @@ def regenerate_recovery_codes(principal: Principal, code: str, meta: RequestMeta
         user = repo.get_user_for_update(conn, principal.user_id)
         if user is None or not user["mfa_enabled"]:
             raise MfaStateProblem("MFA is not enabled.")
-        secret = field_secrets.open_mfa_secret(conn, principal.user_id, user["mfa_secret"])
+        secret = field_secrets.open_mfa_secret(conn, user)
         step = totp.matching_timestep(secret, code, last_timestep=user["mfa_last_timestep"])
         if step is None:
             raise InvalidCode("That code is not valid.")
@@ -213,7 +213,7 @@ def verify_login(
 
 
 def _check_totp(conn, user, code: str) -> bool:  # type: ignore[no-untyped-def]
-    secret = field_secrets.open_mfa_secret(conn, user["id"], user["mfa_secret"])
+    secret = field_secrets.open_mfa_secret(conn, user)
     step = totp.matching_timestep(secret, code, last_timestep=user["mfa_last_timestep"])
     if step is None:
         return False

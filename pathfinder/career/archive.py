@@ -33,7 +33,7 @@ from pathfinder.db import Database
 from pathfinder.schema.naming import normalize_username
 from pathfinder.schema.shared.identity import users
 from pathfinder.schema.tenant import TenantTables
-from pathfinder.security.fields import FieldCipher, field_cipher
+from pathfinder.security.fields import FieldCipher, field_cipher, next_row_version
 
 RETENTION_REASON = "retention"
 
@@ -109,7 +109,14 @@ def move_to_archive(
     moved = []
     for row in rows:
         opened = open_experience(cipher, "experiences", row, user_id=user_id)
-        archived = {**opened, "archived_at": now, "archive_reason": reason}
+        # The version carries on across the move, so a ciphertext of an earlier life of
+        # this id never matches again.
+        archived = {
+            **opened,
+            "archived_at": now,
+            "archive_reason": reason,
+            "row_version": next_row_version(opened),
+        }
         repo.insert_archive(
             conn,
             tables,
@@ -161,6 +168,7 @@ def restore_experience(principal: Principal, archive_id: str) -> dict[str, Any]:
         opened = open_experience(cipher, "experiences_archive", row, user_id=principal.user_id)
         restored = {k: v for k, v in opened.items() if k not in ("archived_at", "archive_reason")}
         restored["updated_at"] = now
+        restored["row_version"] = next_row_version(opened)
         repo.insert_experiences(
             conn,
             tables,
@@ -186,7 +194,11 @@ def get_archived(principal: Principal, archive_id: str) -> dict[str, Any]:
         if row is None:
             raise NotFound("No such archived experience.")
         opened = open_experience(
-            field_cipher(conn), "experiences_archive", row, user_id=principal.user_id
+            field_cipher(conn),
+            "experiences_archive",
+            row,
+            user_id=principal.user_id,
+            tolerant=True,
         )
     return serialise_experience(opened)
 
@@ -206,7 +218,9 @@ def list_archived(principal: Principal, query: ArchiveQuery) -> dict[str, Any]:
         items, next_cursor = page(rows, query.limit, ("archived_at", "id"))
         cipher = field_cipher(conn)
         opened = [
-            open_experience(cipher, "experiences_archive", r, user_id=principal.user_id)
+            open_experience(
+                cipher, "experiences_archive", r, user_id=principal.user_id, tolerant=True
+            )
             for r in items
         ]
     return {

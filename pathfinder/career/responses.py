@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from pathfinder.api.contract import Page, ResponseModel
+from pathfinder.api.contract import Page, ResponseModel, SealedItem
 from pathfinder.schema.tenant import EMPLOYMENT_TYPES, ROLE_LEVELS, SKILL_SOURCES
 
 EmploymentType = Literal[EMPLOYMENT_TYPES]  # type: ignore[valid-type]
@@ -33,7 +33,7 @@ _IS_STALE = "True while a rebuild is pending."
 # -- experiences -------------------------------------------------------------------------------
 
 
-class CareerExperience(ResponseModel):
+class CareerExperience(SealedItem):
     """One of my experiences (tier 1), with its encrypted fields decrypted."""
 
     id: str

@@ -41,7 +41,12 @@ from pathfinder.career.summary_service import refresh_summaries
 from pathfinder.career.tenancy import user_unit, utc_today
 from pathfinder.ids import new_id
 from pathfinder.schema.tenant import TenantTables
-from pathfinder.security.fields import FieldCipher, field_cipher
+from pathfinder.security.fields import (
+    FIRST_ROW_VERSION,
+    FieldCipher,
+    field_cipher,
+    unreadable_fields,
+)
 
 EXPERIENCE_FIELDS = (
     "title",
@@ -68,25 +73,45 @@ def _iso(value: Any) -> Any:
 # -- experiences: encoding ---------------------------------------------------------------------
 
 
+def _achievements_as_text(record: dict[str, Any]) -> dict[str, Any]:
+    row = dict(record)
+    if "key_achievements" in row and row["key_achievements"] is not None:
+        row["key_achievements"] = json.dumps(row["key_achievements"], ensure_ascii=False)
+    return row
+
+
 def seal_experience(
     cipher: FieldCipher, table: str, record: dict[str, Any], *, user_id: str
 ) -> dict[str, Any]:
-    """A storable row: achievements as JSON text, encrypted columns sealed for ``table``.
+    """A storable whole row: achievements as JSON text, encrypted columns sealed for ``table``.
 
     ``table`` is ``experiences`` or ``experiences_archive``: the AAD binds each value to its
     table, so moving a row between them re-seals it.
     """
-    row = dict(record)
-    if "key_achievements" in row and row["key_achievements"] is not None:
-        row["key_achievements"] = json.dumps(row["key_achievements"], ensure_ascii=False)
-    return cipher.seal_row(table, row, user_id=user_id)
+    return cipher.seal_row(table, _achievements_as_text(record), user_id=user_id)
+
+
+def reseal_experience(
+    cipher: FieldCipher, stored: dict[str, Any], changes: dict[str, Any], *, user_id: str
+) -> dict[str, Any]:
+    """The values that apply ``changes`` to a stored experience at its next row version."""
+    return cipher.reseal("experiences", stored, _achievements_as_text(changes), user_id=user_id)
 
 
 def open_experience(
-    cipher: FieldCipher, table: str, row: dict[str, Any], *, user_id: str
+    cipher: FieldCipher,
+    table: str,
+    row: dict[str, Any],
+    *,
+    user_id: str,
+    tolerant: bool = False,
 ) -> dict[str, Any]:
-    """The row with encrypted columns opened and achievements back as a list."""
-    opened = cipher.open_row(table, row, user_id=user_id)
+    """The row with encrypted columns opened and achievements back as a list.
+
+    ``tolerant`` (reads): a value that does not open is None and named in the row's
+    unreadable list rather than failing the answer.
+    """
+    opened = cipher.open_row(table, row, user_id=user_id, tolerant=tolerant)
     if opened.get("key_achievements") is not None:
         opened["key_achievements"] = json.loads(opened["key_achievements"])
     return opened
@@ -103,13 +128,14 @@ def serialise_experience(row: dict[str, Any]) -> dict[str, Any]:
     for name in ("created_at", "updated_at", "archived_at", "archive_reason"):
         if name in row:
             out[name] = _iso(row[name])
+    out.update(unreadable_fields(row))
     return out
 
 
 def _new_experience(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     row = {name: record.get(name) for name in EXPERIENCE_FIELDS}
     row["is_current"] = bool(row["is_current"])
-    row.update(id=new_id(), created_at=now, updated_at=now)
+    row.update(id=new_id(), created_at=now, updated_at=now, row_version=FIRST_ROW_VERSION)
     return row
 
 
@@ -173,7 +199,9 @@ def get_experience(principal: Principal, experience_id: str) -> dict[str, Any]:
     """One of my experiences, decrypted."""
     with user_unit(principal.username) as (conn, tables):
         row = _experience_or_404(conn, tables, experience_id)
-        opened = open_experience(field_cipher(conn), "experiences", row, user_id=principal.user_id)
+        opened = open_experience(
+            field_cipher(conn), "experiences", row, user_id=principal.user_id, tolerant=True
+        )
     return serialise_experience(opened)
 
 
@@ -192,13 +220,13 @@ def update_experience(
         check_experience(merged, today=today)
         if changes:
             merged["updated_at"] = datetime.now(UTC)
-            values = seal_experience(
+            values = reseal_experience(
                 cipher,
-                "experiences",
-                {"id": experience_id, **changes, "updated_at": merged["updated_at"]},
+                row,
+                {**changes, "updated_at": merged["updated_at"]},
                 user_id=principal.user_id,
             )
-            values.pop("id")
+            merged["row_version"] = values["row_version"]
             repo.update_experience(conn, tables, experience_id, values)
             if set(changes) & set(repo.SUMMARY_EXPERIENCE_COLUMNS):
                 # Description, achievements, department, location: no summary uses them.
@@ -301,7 +329,8 @@ def list_experiences(principal: Principal, query: ExperienceQuery) -> dict[str, 
         items, next_cursor = page(rows, query.limit, ("start_date", "id"))
         cipher = field_cipher(conn)
         opened = [
-            open_experience(cipher, "experiences", r, user_id=principal.user_id) for r in items
+            open_experience(cipher, "experiences", r, user_id=principal.user_id, tolerant=True)
+            for r in items
         ]
     return {
         "items": [serialise_experience(r) for r in opened],

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from pathfinder.api.contract import Page, ResponseModel
+from pathfinder.api.contract import Page, ResponseModel, SealedItem
 
 
 class ChatConversation(ResponseModel):
@@ -31,17 +31,19 @@ class ChatConversation(ResponseModel):
     updated_at: datetime
 
 
-class ChatConversationOpened(ChatConversation):
+class ChatConversationOpened(ChatConversation, SealedItem):
     """A conversation with its decrypted ``context`` (as created, or as read)."""
 
     context: str | None = Field(description="Background given to the assistant, if any.")
 
 
-class ChatMessage(ResponseModel):
+class ChatMessage(SealedItem):
     id: str
     conversation_id: str
     role: Literal["user", "assistant", "system"]
-    content: str
+    content: str | None = Field(
+        description="Null only when it did not decrypt (see `unreadable_fields`)."
+    )
     tokens_used: int = Field(
         description="A user message: the prompt tokens spent answering it; a reply: its "
         "completion tokens."

@@ -53,7 +53,7 @@ from pathfinder.chat.schemas import (
 )
 from pathfinder.db import get_database
 from pathfinder.ids import new_id
-from pathfinder.security.fields import field_cipher
+from pathfinder.security.fields import FIRST_ROW_VERSION, field_cipher, unreadable_fields
 
 CHAT_EVENT = "chat_message_sent"
 
@@ -87,6 +87,7 @@ def serialise_conversation(row: RowMapping | dict[str, Any], context: Any = ...)
     }
     if context is not ...:
         out["context"] = context
+        out.update(unreadable_fields(row))
     return out
 
 
@@ -99,6 +100,7 @@ def serialise_message(row: RowMapping | dict[str, Any]) -> dict[str, Any]:
         "tokens_used": int(row["tokens_used"]),
         "model": row["model"],
         "created_at": _iso(row["created_at"]),
+        **unreadable_fields(row),
     }
 
 
@@ -143,6 +145,7 @@ def create_conversation(principal: Principal, body: ConversationCreate) -> dict[
         "last_message_at": None,
         "created_at": now,
         "updated_at": now,
+        "row_version": FIRST_ROW_VERSION,
     }
     with caller_tables(principal) as (conn, tables):
         sealed = field_cipher(conn).seal_row("chat_conversations", row, user_id=principal.user_id)
@@ -193,13 +196,17 @@ def get_conversation(
         if row is None:
             raise NotFound("No such conversation.")
         cipher = field_cipher(conn)
-        opened = cipher.open_row("chat_conversations", row, user_id=principal.user_id)
+        opened = cipher.open_row(
+            "chat_conversations", row, user_id=principal.user_id, tolerant=True
+        )
         messages = repo.list_messages(
             conn, tables, conversation_id, limit=query.limit + 1, after=_keyset(query.cursor)
         )
         more = len(messages) > query.limit
         messages = messages[: query.limit]
-        items = cipher.open_rows("chat_messages", messages, user_id=principal.user_id)
+        items = cipher.open_rows(
+            "chat_messages", messages, user_id=principal.user_id, tolerant=True
+        )
     next_cursor = (
         encode_cursor(items[-1]["created_at"].isoformat(), items[-1]["id"]) if more else None
     )
@@ -281,6 +288,7 @@ def _start_exchange(
         "tokens_used": 0,
         "model": None,
         "created_at": now,
+        "row_version": FIRST_ROW_VERSION,
     }
     exchange: _Exchange | None = None
     with caller_tables(principal) as (conn, tables):
@@ -294,12 +302,18 @@ def _start_exchange(
         )
         if used < limit:
             cipher = field_cipher(conn)
+            # A turn that does not open is left out of what the assistant sees (and audited);
+            # the conversation goes on.
             history = cipher.open_rows(
                 "chat_messages",
                 repo.recent_messages(conn, tables, conversation_id, _history_size()),
                 user_id=principal.user_id,
+                tolerant=True,
             )
-            opened = cipher.open_row("chat_conversations", conversation, user_id=principal.user_id)
+            history = [m for m in history if m["content"] is not None]
+            opened = cipher.open_row(
+                "chat_conversations", conversation, user_id=principal.user_id, tolerant=True
+            )
             model = conversation["model"]
             request = ChatRequest(
                 turns=tuple(ChatTurn(m["role"], m["content"]) for m in history)
@@ -374,6 +388,7 @@ def _store_reply(
         "tokens_used": completion.completion_tokens,
         "model": completion.model[:100],
         "created_at": at,
+        "row_version": FIRST_ROW_VERSION,
     }
     with caller_tables(principal) as (conn, tables):
         if repo.get_conversation(conn, tables, conversation_id, for_update=True) is None:

@@ -12,6 +12,7 @@ writes in its own transaction (which names the operator too).
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,12 +20,19 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from pathfinder.cli.errors import dba_errors, one_line
 from pathfinder.cli.operator import dba_action, dba_key_audit
 from pathfinder.db import Database, get_database
-from pathfinder.security.keys import CryptoError, DataKeyStore, get_key_store
+from pathfinder.security.kek_schedule import KekSchedule, sync_schedule
+from pathfinder.security.keys import (
+    CryptoError,
+    DataKeyStore,
+    get_key_store,
+    new_keyring_entry,
+)
 from pathfinder.security.rotation import (
     DEFAULT_BATCH_SIZE,
     MAX_BATCH_SIZE,
@@ -384,3 +392,66 @@ def status_command(username: str | None) -> None:
             f"{_when(info.created_at):<20} {_when(info.last_rotated):<20} "
             f"{_when(info.destroyed_at)}"
         )
+
+
+def _schedule(now: datetime) -> KekSchedule:
+    config = current_app.config
+    return sync_schedule(
+        get_database(),
+        get_key_store().provider,
+        now,
+        rotation_days=int(config["KEK_ROTATION_DAYS"]),
+        backup_retention_days=int(config["BACKUP_RETENTION_DAYS"]),
+    )
+
+
+@keys_group.command("schedule")
+@dba_errors
+def schedule_command() -> None:
+    """Show each KEK version's life and what is due (exit 1 when an action is due).
+
+    An old version may be destroyed once it wraps no key and BACKUP_RETENTION_DAYS have
+    passed since: every backup that needed it has expired.
+    """
+    now = datetime.now(UTC)
+    schedule = _schedule(now)
+    click.echo(
+        f"rotation every {schedule.rotation_days} days; backups kept "
+        f"{schedule.backup_retention_days} days; current KEK due for replacement "
+        f"{schedule.rotation_due_at:%Y-%m-%d}"
+    )
+    click.echo(
+        f"{'KEK':>4} {'STATUS':<17} {'KEYS':>6}  {'CURRENT SINCE':<20} {'DRAINED':<20} "
+        "REMOVABLE FROM"
+    )
+    for state in schedule.versions:
+        click.echo(
+            f"{state.version:>4} {state.status(now):<17} {state.wrapped_keys:>6}  "
+            f"{_when(state.current_since):<20} {_when(state.drained_at):<20} "
+            f"{_when(state.removable_from)}"
+        )
+    due = schedule.due()
+    for action in due:
+        click.echo(f"DUE: {action}", err=True)
+    if due:
+        click.get_current_context().exit(1)
+
+
+@keys_group.command("new-kek")
+@dba_errors
+def new_kek_command() -> None:
+    """Print KEK_KEYRING with a new version added (the value to deploy; keep it secret).
+
+    The printed JSON holds the configured versions plus a fresh random key under the next
+    number. Deploy it, then the ``kek_schedule`` job (or ``keys rotate-kek``) re-wraps every
+    data key under it.
+    """
+    provider = get_key_store().provider
+    raw = current_app.config.get("KEK_KEYRING")
+    if not raw:
+        raise click.ClickException(
+            "KEK_KEYRING is not configured (development key in use); set it before rotating"
+        )
+    ring = dict(json.loads(raw) if isinstance(raw, str) else raw)
+    ring[str(provider.current_version + 1)] = new_keyring_entry()
+    click.echo(json.dumps(ring, sort_keys=True))

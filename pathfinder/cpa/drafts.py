@@ -36,7 +36,13 @@ from pathfinder.cpa.service import (
 from pathfinder.db import TenantNotProvisioned, get_database
 from pathfinder.ids import new_id
 from pathfinder.schema.tenant import TenantTables
-from pathfinder.security.fields import field_cipher
+from pathfinder.security.fields import (
+    FIRST_ROW_VERSION,
+    ROW_VERSION_COLUMN,
+    field_cipher,
+    next_row_version,
+    unreadable_fields,
+)
 
 TABLE = "pert_responses"
 
@@ -70,6 +76,7 @@ def draft_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "promoted_experience_id": row["promoted_experience_id"],
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
+        **unreadable_fields(row),
     }
 
 
@@ -78,7 +85,7 @@ def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         key: (iso(value) if key in ("created_at", "updated_at") else value)
         for key, value in row.items()
-        if key not in PARTS
+        if key not in PARTS and key != ROW_VERSION_COLUMN
     }
 
 
@@ -87,12 +94,17 @@ def _texts(fields: Mapping[str, Any]) -> dict[str, str | None]:
 
 
 def _owned(
-    conn: Connection, tables: TenantTables, principal: Principal, draft_id: str
+    conn: Connection,
+    tables: TenantTables,
+    principal: Principal,
+    draft_id: str,
+    *,
+    tolerant: bool = False,
 ) -> dict[str, Any]:
     row = repo.get_draft(conn, tables, draft_id)
     if row is None:
         raise NotFound("No such draft.")
-    return field_cipher(conn).open_row(TABLE, row, user_id=principal.user_id)
+    return field_cipher(conn).open_row(TABLE, row, user_id=principal.user_id, tolerant=tolerant)
 
 
 def draft_exists(principal: Principal, draft_id: str) -> None:
@@ -140,6 +152,7 @@ def create_draft(principal: Principal, body: DraftCreate) -> dict[str, Any]:
             "promoted_experience_id": None,
             "created_at": now,
             "updated_at": now,
+            "row_version": FIRST_ROW_VERSION,
         }
         sealed = field_cipher(conn).seal_row(TABLE, row, user_id=principal.user_id)
         repo.insert_draft(conn, tables, sealed)
@@ -155,7 +168,7 @@ def create_draft(principal: Principal, body: DraftCreate) -> dict[str, Any]:
 
 def get_draft(principal: Principal, draft_id: str) -> dict[str, Any]:
     with _tenant(principal) as (conn, tables):
-        row = _owned(conn, tables, principal, draft_id)
+        row = _owned(conn, tables, principal, draft_id, tolerant=True)
     return draft_json(row)
 
 
@@ -176,7 +189,13 @@ def update_draft(principal: Principal, draft_id: str, body: DraftUpdate) -> dict
             )
         merged = {**row, **changes, **_texts({**row, **changes})}
         counts = narrative.count(merged, narrative.response_char_limit())
-        merged.update(character_count=counts.total, word_count=counts.words, updated_at=now)
+        merged.update(
+            character_count=counts.total,
+            word_count=counts.words,
+            updated_at=now,
+            # Every narrative part is re-sealed below, so the row moves to its next version.
+            row_version=next_row_version(row),
+        )
         values = {
             k: merged[k]
             for k in (
@@ -187,6 +206,7 @@ def update_draft(principal: Principal, draft_id: str, body: DraftUpdate) -> dict
                 "character_count",
                 "word_count",
                 "updated_at",
+                ROW_VERSION_COLUMN,
             )
         }
         sealed = field_cipher(conn).seal_row(

@@ -41,7 +41,7 @@ from pathfinder.cpa.service import (
 )
 from pathfinder.db import get_database
 from pathfinder.ids import new_id
-from pathfinder.security.fields import field_cipher
+from pathfinder.security.fields import FIRST_ROW_VERSION, field_cipher, unreadable_fields
 
 TABLE = "pf_cpa_pert_experiences"
 CONTENT_FIELDS = (
@@ -82,6 +82,7 @@ def experience_json(row: Mapping[str, Any], framework: Framework | None = None) 
         "deleted_at": iso(row.get("deleted_at")),
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
+        **unreadable_fields(row),
     }
 
 
@@ -156,13 +157,17 @@ def insert_version(
         "deleted_at": None,
         "created_at": now,
         "updated_at": now,
+        # Each version is a row of its own, sealed once and never re-sealed by an edit.
+        "row_version": FIRST_ROW_VERSION,
     }
     repo.insert_experience(conn, field_cipher(conn).seal_row(TABLE, row, user_id=principal.user_id))
     return row
 
 
-def _opened(conn: Connection, principal: Principal, row: Mapping[str, Any]) -> dict[str, Any]:
-    return field_cipher(conn).open_row(TABLE, row, user_id=principal.user_id)
+def _opened(
+    conn: Connection, principal: Principal, row: Mapping[str, Any], *, tolerant: bool = False
+) -> dict[str, Any]:
+    return field_cipher(conn).open_row(TABLE, row, user_id=principal.user_id, tolerant=tolerant)
 
 
 def owned_experience(
@@ -260,7 +265,7 @@ def list_experiences(principal: Principal, report_id: str, query: CpaPageQuery) 
             conn, principal.user_id, report_id, limit=query.limit, after=key[0] if key else None
         )
         page, cursor = paginate(rows, query.limit, lambda r: (r["id"],))
-        opened = field_cipher(conn).open_rows(TABLE, page, user_id=principal.user_id)
+        opened = field_cipher(conn).open_rows(TABLE, page, user_id=principal.user_id, tolerant=True)
     return page_body([experience_json(r, framework) for r in opened], cursor, query.limit)
 
 
@@ -269,7 +274,7 @@ def get_experience(principal: Principal, experience_id: str) -> dict[str, Any]:
     with get_database().transaction() as conn:
         row = owned_experience(conn, principal, experience_id)
         framework = framework_for(conn, row["framework_version"], field="framework_version")
-        opened = _opened(conn, principal, row)
+        opened = _opened(conn, principal, row, tolerant=True)
         current = row if row["is_current_version"] else current_version_of(conn, principal, row)
     body = experience_json(opened, framework)
     body["current_version_id"] = current["id"]
@@ -465,5 +470,5 @@ def review_experience(
                 "approved_level": body.approved_level,
             },
         )
-        opened = _opened(conn, principal, {**row, **values})
+        opened = _opened(conn, principal, {**row, **values}, tolerant=True)
     return experience_json(opened, framework)

@@ -16,7 +16,7 @@ from typing import Any, Generic, Literal, TypeVar, get_args
 
 from pydantic import ConfigDict, Field
 
-from pathfinder.api.contract import Page, ResponseModel
+from pathfinder.api.contract import Page, ResponseModel, SealedItem
 from pathfinder.cpa.schemas import Route, TimeCategory
 from pathfinder.schema.shared.cpa import (
     APPROVAL_STATUSES,
@@ -338,7 +338,7 @@ class CpaCharacterCounts(ResponseModel):
     over_limit: bool
 
 
-class CpaExperience(ResponseModel):
+class CpaExperience(SealedItem):
     """One version of an experience write-up, its texts opened."""
 
     id: str = Field(description="The id of this version.")
@@ -518,7 +518,7 @@ class CpaDraftSummary(ResponseModel):
     updated_at: datetime
 
 
-class CpaDraft(CpaDraftSummary):
+class CpaDraft(CpaDraftSummary, SealedItem):
     """A draft with its texts opened and counted (the limit is shown, never enforced)."""
 
     challenge: str | None

@@ -13,6 +13,7 @@ from pathfinder.db.database import Database
 from pathfinder.flags.system import seed_system_flags
 from pathfinder.jobs.retention import seed_retention_policies
 from pathfinder.reference.seed import seed_reference_data
+from pathfinder.schema.ddl import AddColumn
 from pathfinder.schema.shared import SHARED_SCHEMA_VERSION, metadata
 from pathfinder.schema.shared.system import schema_meta, template_versions
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION
@@ -29,6 +30,7 @@ class LegacyAuditLog(RuntimeError):
 TEMPLATE_DESCRIPTIONS = {
     1: "seed tables: experiences, skills, summaries, chat, analytics, archive, career_summary",
     2: "pert_responses table, skills.source column, experiences company index",
+    3: "row_version on every table with encrypted cells (bound into each cell's AAD)",
 }
 
 
@@ -60,6 +62,8 @@ def init_database(db: Database, *, production: bool = False) -> list[str]:
             )
         metadata.create_all(conn, checkfirst=True)
         created = [t.name for t in metadata.sorted_tables if t.name not in existing]
+        added = add_missing_columns(conn, [t for t in metadata.sorted_tables if t.name in existing])
+        created += [f"{table}.{column}" for table, column in added]
         _upsert_meta(conn, SHARED_VERSION_KEY, str(SHARED_SCHEMA_VERSION), now)
         seed_system_flags(conn, production=production)
         seed_retention_policies(conn)
@@ -77,6 +81,31 @@ def init_database(db: Database, *, production: bool = False) -> list[str]:
                     )
                 )
     return created
+
+
+def add_missing_columns(conn: sa.Connection, tables: list[sa.Table]) -> list[tuple[str, str]]:
+    """Bring existing shared tables up to date by the additive steps only: ``ALTER TABLE ADD``.
+
+    A shared schema version only ever *adds* columns, each nullable or with a server default
+    (shared version 3: ``row_version``), so an upgrade is these ALTERs and nothing is
+    rewritten. A missing NOT NULL column without a default cannot be added to rows that
+    exist; it is reported rather than guessed.
+    """
+    inspector = sa.inspect(conn)
+    added: list[tuple[str, str]] = []
+    for table in tables:
+        present = {c["name"].lower() for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name.lower() in present:
+                continue
+            if not column.nullable and column.server_default is None:
+                raise RuntimeError(
+                    f"{table.name}.{column.name} is missing and NOT NULL without a default; "
+                    "this upgrade needs a manual step (docs/schema.md)"
+                )
+            conn.execute(AddColumn(table, column))
+            added.append((table.name, column.name))
+    return added
 
 
 def _upsert_meta(conn: sa.Connection, key: str, value: str, now: datetime) -> None:

@@ -146,6 +146,54 @@ def key_rotation(ctx: JobContext) -> JobResult:
 
 
 @job(
+    "kek_schedule",
+    "Keep the master-key schedule: re-wrap data keys under a new KEK, say what is due.",
+    {"trigger": "cron", "hour": 0, "minute": 30},
+    max_runtime_seconds=6 * 3600,
+)
+def kek_schedule(ctx: JobContext) -> JobResult:
+    """Re-wrap under the current KEK, record drained versions, fail loudly when action is due.
+
+    Fails (so it shows in ``jobs list`` and the job-failure alerting) while the current KEK
+    is older than KEK_ROTATION_DAYS or an old version past its removal date is still in the
+    keyring: both are the operator's to do, and both bound what an erasure guarantees.
+    """
+    from pathfinder.security.kek_schedule import sync_schedule
+    from pathfinder.security.key_audit import record_key_audit
+    from pathfinder.security.keys import get_key_store
+    from pathfinder.security.rotation import pending_kek_rewraps, rotate_kek
+
+    config = ctx.app.config
+    provider = get_key_store(ctx.app).provider
+    settings = {
+        "rotation_days": int(config.get("KEK_ROTATION_DAYS", 90)),
+        "backup_retention_days": int(config.get("BACKUP_RETENTION_DAYS", 35)),
+    }
+    sync_schedule(ctx.db, provider, ctx.now, **settings)
+    rewrapped = 0
+    if pending_kek_rewraps(ctx.db, provider):
+        with ctx.app.app_context():
+            result = rotate_kek(
+                ctx.db,
+                provider,
+                max_batches=int(config.get("KEY_ROTATION_MAX_BATCHES", 10000)),
+                audit=record_key_audit,
+            )
+        rewrapped = result.rewrapped
+    schedule = sync_schedule(ctx.db, provider, ctx.now, **settings)
+    due = schedule.due()
+    details: dict[str, object] = {
+        "rewrapped": rewrapped,
+        "versions": [v.as_json(ctx.now) for v in schedule.versions],
+        "due": due,
+    }
+    if due:
+        details["error"] = "; ".join(due)
+        return JobResult(rewrapped, details, failed=True)
+    return JobResult(rewrapped, details)
+
+
+@job(
     "retention",
     "Apply pf_data_retention_policies: delete or archive rows older than each retention.",
     {"trigger": "cron", "hour": 2, "minute": 0},

@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field
 
-from pathfinder.api.contract import ResponseModel
+from pathfinder.api.contract import ResponseModel, SealedItem
 from pathfinder.schema.shared.identity import ACCOUNT_STATUSES, ROLES
 
 UserRole = Literal["user", "admin", "site_admin"]
@@ -25,7 +25,7 @@ if get_args(UserRole) != ROLES or get_args(AccountStatus) != ACCOUNT_STATUSES:
     raise RuntimeError("pathfinder.profile.responses is out of step with the pf_users CHECKs")
 
 
-class Profile(ResponseModel):
+class Profile(SealedItem):
     """My account and profile; ``phone_number`` and ``date_of_birth`` are decrypted."""
 
     id: str

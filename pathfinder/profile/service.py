@@ -11,7 +11,8 @@ from pathfinder.auth import repo
 from pathfinder.auth.principal import Principal
 from pathfinder.db import get_database
 from pathfinder.profile.schemas import PreferencesUpdate, ProfileUpdate
-from pathfinder.security.fields import field_cipher
+from pathfinder.security import field_secrets
+from pathfinder.security.fields import field_cipher, unreadable_fields
 
 PUBLIC_FIELDS = (
     "id",
@@ -42,6 +43,7 @@ def _serialise(row: dict[str, Any]) -> dict[str, Any]:
     for key in PUBLIC_FIELDS:
         value = row.get(key)
         out[key] = value.isoformat() if isinstance(value, datetime) else value
+    out.update(unreadable_fields(row))
     return out
 
 
@@ -51,7 +53,9 @@ def get_profile(principal: Principal) -> dict[str, Any]:
         row = repo.get_user(conn, principal.user_id)
         if row is None:
             raise NotFound("No such user.")
-        opened = field_cipher(conn).open_row("pf_users", row, user_id=principal.user_id)
+        opened = field_cipher(conn).open_row(
+            "pf_users", row, user_id=principal.user_id, tolerant=True
+        )
     return _serialise(opened)
 
 
@@ -63,10 +67,10 @@ def update_profile(principal: Principal, update: ProfileUpdate) -> dict[str, Any
     now = datetime.now(UTC)
     with get_database().transaction() as conn:
         if changes:
-            sealed = field_cipher(conn).seal_row(
-                "pf_users", {"id": principal.user_id, **changes}, user_id=principal.user_id
-            )
-            sealed.pop("id")
+            stored = repo.get_user_for_update(conn, principal.user_id)
+            if stored is None:
+                raise NotFound("No such user.")
+            sealed = field_secrets.reseal_user(conn, stored, changes)
             repo.update_user(conn, principal.user_id, **sealed, updated_at=now)
             audit.record(
                 conn,
@@ -79,7 +83,9 @@ def update_profile(principal: Principal, update: ProfileUpdate) -> dict[str, Any
         row = repo.get_user(conn, principal.user_id)
         if row is None:
             raise NotFound("No such user.")
-        opened = field_cipher(conn).open_row("pf_users", row, user_id=principal.user_id)
+        opened = field_cipher(conn).open_row(
+            "pf_users", row, user_id=principal.user_id, tolerant=True
+        )
     return _serialise(opened)
 
 

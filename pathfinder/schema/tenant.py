@@ -13,6 +13,9 @@ Version history (keep in step with ``docs/schema.md``):
    experiences_archive, and the career_summary view.
 2. ``pert_responses`` (the seed named it without DDL), ``skills.source`` and an index on
    ``experiences.company``.
+3. ``row_version`` on every table with encrypted cells (experiences, experiences_archive,
+   chat_conversations, chat_messages, pert_responses): part of each cell's AAD, so an older
+   ciphertext restored into a newer row does not open (``docs/security.md``).
 """
 
 from __future__ import annotations
@@ -24,9 +27,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from pathfinder.schema.naming import check_part, tenant_object_name
-from pathfinder.schema.types import JsonDocument, UtcDateTime, id_type, json_checks
+from pathfinder.schema.types import (
+    JsonDocument,
+    UtcDateTime,
+    id_type,
+    json_checks,
+    row_version_column,
+)
 
-LATEST_TEMPLATE_VERSION = 2
+LATEST_TEMPLATE_VERSION = 3
 # On SQLite each user's tables live in their own file, attached under this schema name.
 SQLITE_TENANT_SCHEMA = "tenant"
 
@@ -328,6 +337,16 @@ def _define(t: _TemplateBuilder) -> None:
             sa.CheckConstraint(sa.column("status").in_(("draft", "promoted")), name="status"),
         )
         t.index(drafts, "pert_code", "sub_competency_code")
+
+    if t.version >= 3:
+        for logical in (
+            "experiences",
+            "experiences_archive",
+            "chat_conversations",
+            "chat_messages",
+            "pert_responses",
+        ):
+            t.result.tables[logical].append_column(row_version_column())
 
     # The view reads a schema-less copy of the table: on SQLite a view in an attached file
     # may only name objects of that same file, unqualified.

@@ -117,3 +117,13 @@ def json_checks(*columns: str) -> list[sa.CheckConstraint]:
             ).ddl_if(dialect="sqlite")
         )
     return checks
+
+
+def row_version_column() -> sa.Column[int]:
+    """The version of a row with encrypted cells; part of each cell's AAD.
+
+    NULL for rows written before the column existed (read as version 0): nullable with no
+    default, so ``ALTER TABLE ADD`` leaves the rows that exist as they were and no table
+    needs a server default. The application writes 1 for a new row and moves it on.
+    """
+    return sa.Column("row_version", sa.Integer())

@@ -39,12 +39,15 @@ from pathfinder.schema.shared.base import metadata
 from pathfinder.schema.shared.identity import users
 from pathfinder.schema.shared.security import encryption_keys
 from pathfinder.security.fields import (
+    FIRST_ROW_VERSION,
+    LEGACY_ROW_VERSION,
+    LEGACY_TOKEN_PREFIX,
     TOKEN_PREFIX,
     EncryptedTable,
     FieldCipher,
+    is_current_token,
     per_user_tables,
     shared_tables,
-    token_version,
 )
 from pathfinder.security.keys import (
     EVENT_KEY_ROTATED,
@@ -77,6 +80,13 @@ Progress = Callable[[int], None]
 
 class UnknownUser(LookupError):
     """No ``pf_users`` row has that username or id."""
+
+
+class TablesNotMigrated(CryptoError):
+    """The user's tables predate row versions; migrate them before re-sealing their values.
+
+    A value is re-sealed at its row's version, so the row must have somewhere to keep it.
+    """
 
 
 @dataclass(frozen=True)
@@ -320,6 +330,12 @@ def _user_tables(db: Database, user: UserRef) -> Iterator[tuple[EncryptedTable, 
         tables = db.tables_for(user.username, record.template_version)
         for spec in per_user_tables():
             if spec.name in tables.tables:
+                if spec.version_column not in tables.tables[spec.name].c:
+                    raise TablesNotMigrated(
+                        f"{user.username}'s tables are at template version "
+                        f"{record.template_version}, before row versions; run `pathfinder "
+                        "tenants migrate` first"
+                    )
                 yield spec, tables.tables[spec.name], True
     for spec in shared_tables():
         yield spec, metadata.tables[spec.name], False
@@ -354,11 +370,17 @@ def _reseal_batch(
     target: int,
     ids: list[str],
 ) -> tuple[int, int]:
-    """Re-encrypt the stale tokens of rows ``ids`` (locked first); returns (rows, values)."""
+    """Re-encrypt the stale tokens of rows ``ids`` (locked first); returns (rows, values).
+
+    A token is stale when it is not in the current format under ``target``. A row still at
+    row version 0 (written before row versions) moves to version 1 with all its cells, so
+    no ``pf1`` token opens in it afterwards; other rows keep their version.
+    """
     id_col = table.c[spec.id_column]
+    version_col = table.c[spec.version_column]
     columns = [table.c[c] for c in spec.columns]
     rows = conn.execute(
-        sa.select(id_col, *columns)
+        sa.select(id_col, version_col, *columns)
         .where(id_col.in_(ids), _owned(table, spec, user))
         .with_for_update()
     ).all()
@@ -368,15 +390,22 @@ def _reseal_batch(
     for row in rows:
         mapping = row._mapping
         rid = str(mapping[spec.id_column])
-        new: dict[str, Any] = {"b_id": rid}
+        stored_version = int(mapping[spec.version_column] or LEGACY_ROW_VERSION)
+        new_version = max(stored_version, FIRST_ROW_VERSION)
+        new: dict[str, Any] = {"b_id": rid, "b_row_version": new_version}
         changed = False
         for column in spec.columns:
             token = mapping[column]
             new[f"b_{column}"] = token
-            if token is None or token_version(token) == target:
+            if token is None or (stored_version == new_version and is_current_token(token, target)):
                 continue
             plain = cipher.decrypt_value(
-                token, table=spec.name, column=column, row_id=rid, user_id=user.id
+                token,
+                table=spec.name,
+                column=column,
+                row_id=rid,
+                user_id=user.id,
+                row_version=stored_version,
             )
             new[f"b_{column}"] = cipher.encrypt_value(
                 plain,
@@ -384,6 +413,7 @@ def _reseal_batch(
                 column=column,
                 row_id=rid,
                 user_id=user.id,
+                row_version=new_version,
                 key_version=target,
             )
             changed = True
@@ -394,7 +424,10 @@ def _reseal_batch(
         conn.execute(
             table.update()
             .where(id_col == sa.bindparam("b_id"))
-            .values({c: sa.bindparam(f"b_{c}") for c in spec.columns}),
+            .values(
+                {c: sa.bindparam(f"b_{c}") for c in spec.columns}
+                | {spec.version_column: sa.bindparam("b_row_version")}
+            ),
             params,
         )
     return len(params), values
@@ -464,7 +497,18 @@ def token_version_counts(db: Database, user: UserRef, versions: list[int]) -> di
         return totals
     for spec, table, per_user in _user_tables(db, user):
         sums = [
-            sa.func.sum(sa.case((table.c[col].like(f"{TOKEN_PREFIX}{v}.%"), 1), else_=0))
+            sa.func.sum(
+                sa.case(
+                    (
+                        sa.or_(
+                            table.c[col].like(f"{TOKEN_PREFIX}{v}.%"),
+                            table.c[col].like(f"{LEGACY_TOKEN_PREFIX}{v}.%"),
+                        ),
+                        1,
+                    ),
+                    else_=0,
+                )
+            )
             for v in versions
             for col in spec.columns
         ]

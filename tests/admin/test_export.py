@@ -96,7 +96,7 @@ def test_my_export_holds_everything_decrypted(
     }
     assert exported == expected  # plaintext, the very values written
     assert "olga_two" not in json.dumps(document)
-    assert "pf1." not in json.dumps(document)  # nothing left sealed
+    assert "pf2." not in json.dumps(document)  # nothing left sealed
     events = {e["event_type"] for e in document["audit_events"]}
     assert {"user_created", "authn_login_success"} <= events
     assert all(e["by_me"] for e in document["audit_events"] if e["event_type"] == "user_created")

@@ -55,8 +55,8 @@ def test_archive_read_and_restore(client: FlaskClient, auth: AuthActions, db: Da
                 tables.experiences_archive.c.key_achievements,
             )
         ).one()
-    assert raw.description.startswith("pf1.") and "Initech" not in raw.description
-    assert raw.key_achievements.startswith("pf1.")
+    assert raw.description.startswith("pf2.") and "Initech" not in raw.description
+    assert raw.key_achievements.startswith("pf2.")
 
     restored = client.post(f"{ARCHIVE}/{role['id']}/restore", headers=headers)
     assert restored.status_code == 200, restored.get_json()

@@ -68,8 +68,8 @@ def test_encrypted_fields_are_only_tokens_at_rest(
         raw = conn.execute(
             sa.select(tables.experiences.c.description, tables.experiences.c.key_achievements)
         ).one()
-    assert raw.description.startswith("pf1.") and "Zebra" not in raw.description
-    assert raw.key_achievements.startswith("pf1.") and "invoice" not in raw.key_achievements
+    assert raw.description.startswith("pf2.") and "Zebra" not in raw.description
+    assert raw.key_achievements.startswith("pf2.") and "invoice" not in raw.key_achievements
     # The API still reads them back.
     got = client.get(f"{EXPERIENCES}/{created['id']}", headers=headers).get_json()
     assert got["description"] == "Secret plan for Project Zebra"

@@ -39,7 +39,7 @@ def test_conversation_lifecycle(client: FlaskClient, auth: AuthActions, db: Data
                 tables.chat_conversations.c.id == created["id"]
             )
         ).scalar_one()
-    assert raw.startswith("pf1.") and "Initech" not in raw
+    assert raw.startswith("pf2.") and "Initech" not in raw
 
     listed = client.get(BASE, headers=headers).get_json()
     assert [c["id"] for c in listed["items"]] == [default["id"], created["id"]]
@@ -134,7 +134,7 @@ def test_offline_assistant_answers_from_my_data(
             sa.select(tables.chat_messages.c.content, tables.chat_messages.c.role)
         ).all()
     assert len(raw) == 16
-    assert all(content.startswith("pf1.") for content, _ in raw)
+    assert all(content.startswith("pf2.") for content, _ in raw)
     assert not any("Gamma" in content or "summarise" in content for content, _ in raw)
 
 

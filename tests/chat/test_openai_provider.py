@@ -170,7 +170,7 @@ def test_openai_compatible_exchange(
         ("user", 42, None),
         ("assistant", 7, "test-model-2026"),
     ]
-    assert all(r.content.startswith("pf1.") and "Spark" not in r.content for r in rows)
+    assert all(r.content.startswith("pf2.") and "Spark" not in r.content for r in rows)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from flask.testing import FlaskCliRunner
 from pathfinder.db import Database
 from pathfinder.provisioning import Provisioner
 from pathfinder.schema.shared import SHARED_SCHEMA_VERSION
-from pathfinder.schema.tenant import tenant_tables
+from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, tenant_tables
 from tests.conftest import make_app
 from tests.provisioning.helpers import catalog_objects, expected_objects, registered, state
 
@@ -23,7 +23,7 @@ def test_db_init_is_repeatable_and_status_reports_versions(runner: FlaskCliRunne
     status = runner.invoke(args=["db", "status"])
     assert status.exit_code == 0, status.output
     assert f"shared schema version: {SHARED_SCHEMA_VERSION}" in status.output
-    assert "template version: 2" in status.output
+    assert f"template version: {LATEST_TEMPLATE_VERSION}" in status.output
 
 
 def test_db_status_fails_on_an_uninitialised_database(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_migrate_dry_run_then_migrate(runner: FlaskCliRunner, db: Database) -> N
 
     dry = runner.invoke(args=["tenants", "migrate", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "-- oldie: v1 -> v2" in dry.output
+    assert f"-- oldie: v1 -> v{LATEST_TEMPLATE_VERSION}" in dry.output
     assert "CREATE TABLE" in dry.output and "pf_user_oldie_pert_responses" in dry.output
     assert "ALTER TABLE" in dry.output
     assert "newbie" not in dry.output

@@ -41,7 +41,7 @@ def test_drafts_are_private_encrypted_and_free_length(
                 tables.pert_responses.c.id == draft["id"]
             )
         ).scalar_one()
-    assert raw.startswith("pf1.") and "variable" not in raw
+    assert raw.startswith("pf2.") and "variable" not in raw
 
     trimmed = client.patch(
         f"{API}/drafts/{draft['id']}", headers=headers, json={"actions": "I rebuilt the model."}

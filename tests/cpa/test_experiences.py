@@ -60,8 +60,8 @@ def test_narratives_are_encrypted_and_counted(
                 experiences.c.id == created["id"]
             )
         ).one()
-    assert raw.challenge.startswith("pf1.") and "Line one" not in raw.challenge
-    assert raw.actions.startswith("pf1.") and "IFRS" not in raw.actions
+    assert raw.challenge.startswith("pf2.") and "Line one" not in raw.challenge
+    assert raw.actions.startswith("pf2.") and "IFRS" not in raw.actions
     got = client.get(f"{API}/experiences/{created['id']}", headers=headers).get_json()
     assert got["actions"] == ACTIONS and got["current_version_id"] == created["id"]
 

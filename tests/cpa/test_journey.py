@@ -147,7 +147,7 @@ def test_candidate_journey(client: FlaskClient, auth: AuthActions, db: Database)
             sa.select(experiences.c.challenge).where(experiences.c.id == ids["FR2"])
         ).scalar_one()
     assert CHALLENGE not in json.dumps(stored, ensure_ascii=False)
-    assert raw.startswith("pf1.") and "IFRS" not in raw
+    assert raw.startswith("pf2.") and "IFRS" not in raw
 
     pdf = client.get(f"{API}/submissions/{submission['id']}/export?format=pdf", headers=headers)
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"

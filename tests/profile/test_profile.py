@@ -38,8 +38,8 @@ def test_profile_read_and_update(client: FlaskClient, auth: AuthActions, db: Dat
                 users.c.username == "alice"
             )
         ).one()
-    assert raw.phone_number.startswith("pf1.") and "555" not in raw.phone_number
-    assert raw.date_of_birth.startswith("pf1.") and "1990" not in raw.date_of_birth
+    assert raw.phone_number.startswith("pf2.") and "555" not in raw.phone_number
+    assert raw.date_of_birth.startswith("pf2.") and "1990" not in raw.date_of_birth
 
     invalid = client.patch(
         "/api/v1/me",

@@ -183,6 +183,7 @@ def seed_user_data(
                         "key_achievements": secret_text(user, table, "key_achievements", i),
                         "created_at": stamp,
                         "updated_at": stamp,
+                        "row_version": 1,
                     }
                     if table == "experiences_archive":
                         row |= {"archived_at": stamp, "archive_reason": "test"}
@@ -198,6 +199,7 @@ def seed_user_data(
                         "total_tokens": 0,
                         "created_at": stamp,
                         "updated_at": stamp,
+                        "row_version": 1,
                     },
                 )
                 conn.execute(
@@ -214,6 +216,7 @@ def seed_user_data(
                         "content": secret_text(user, "chat_messages", "content", i),
                         "tokens_used": 3,
                         "created_at": stamp,
+                        "row_version": 1,
                     },
                 )
                 conn.execute(
@@ -234,6 +237,7 @@ def seed_user_data(
                             "status": "draft",
                             "created_at": stamp,
                             "updated_at": stamp,
+                            "row_version": 1,
                             **narrative("pert_responses", i),
                         },
                     )
@@ -250,6 +254,7 @@ def seed_user_data(
             "phone_number": f"+1 604 555 01{len(user.username):02d}",
             "date_of_birth": "1990-04-01",
             "mfa_secret": "JBSWY3DPEHPK3PXP" + user.username.upper(),
+            "row_version": 1,
         }
         remember("pf_users", personal)
         sealed = cipher.seal_row("pf_users", personal, user_id=user.id)
@@ -270,6 +275,7 @@ def seed_user_data(
                     "refresh_token": secret_text(user, "pf_sso_accounts", "refresh_token", i),
                     "created_at": stamp,
                     "updated_at": stamp,
+                    "row_version": 1,
                 },
             )
             conn.execute(
@@ -313,6 +319,7 @@ def seed_user_data(
                     "is_current_version": True,
                     "created_at": stamp,
                     "updated_at": stamp,
+                    "row_version": 1,
                     **narrative("pf_cpa_pert_experiences", i),
                 },
             )

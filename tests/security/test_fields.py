@@ -33,7 +33,7 @@ from tests.security import (
     set_raw_value,
 )
 
-TOKEN_SHAPE = re.compile(r"^pf1\.[1-9][0-9]*\.[A-Za-z0-9_-]+$")
+TOKEN_SHAPE = re.compile(r"^pf2\.[1-9][0-9]*\.[A-Za-z0-9_-]+$")
 
 
 @pytest.fixture
@@ -73,7 +73,8 @@ def test_every_column_the_schema_calls_encrypted_is_registered() -> None:
 def test_aad_encoding_is_unambiguous() -> None:
     assert canonical_aad("a.b", "c") != canonical_aad("a", "b.c")
     assert canonical_aad("ab", "") != canonical_aad("a", "b")
-    assert value_aad("t", "c", "r", "u") != value_aad("t", "c", "u", "r")
+    assert value_aad("t", "c", "r", "u", 1) != value_aad("t", "c", "u", "r", 1)
+    assert value_aad("t", "c", "r", "u", 1) != value_aad("t", "c", "r", "u", 2)
 
 
 # -- what is stored --------------------------------------------------------------------------
@@ -100,7 +101,12 @@ def test_the_same_value_seals_differently_every_time(
     alice = add_user(db, keys, "alice", provision=False)
     with db.transaction() as conn:
         cipher = field_cipher(conn, app)
-        place = {"table": "pf_users", "column": "phone_number", "row_id": alice.id}
+        place = {
+            "table": "pf_users",
+            "column": "phone_number",
+            "row_id": alice.id,
+            "row_version": 1,
+        }
         tokens = {cipher.encrypt_value("+1 555", user_id=alice.id, **place) for _ in range(50)}
         assert len(tokens) == 50
         assert {cipher.decrypt_value(t, user_id=alice.id, **place) for t in tokens} == {"+1 555"}
@@ -157,7 +163,12 @@ def test_token_swapped_between_users_fails(db: Database, keys: DataKeyStore) -> 
     # Even when the same row id and place are claimed, alice's token is not bob's.
     with db.transaction() as conn:
         cipher = FieldCipher(keys, conn)
-        place = {"table": "pf_users", "column": "phone_number", "row_id": alice.id}
+        place = {
+            "table": "pf_users",
+            "column": "phone_number",
+            "row_id": alice.id,
+            "row_version": 1,
+        }
         with pytest.raises(DecryptionError):
             cipher.decrypt_value(alice_phone, user_id=bob.id, **place)
         assert cipher.decrypt_value(alice_phone, user_id=alice.id, **place).startswith("+1")
@@ -178,6 +189,7 @@ def test_token_moved_to_another_table_fails(db: Database, keys: DataKeyStore) ->
                 column="description",
                 row_id=live,
                 user_id=alice.id,
+                row_version=1,
             )
     assert archived != live
 
@@ -190,9 +202,10 @@ def test_token_moved_to_another_table_fails(db: Database, keys: DataKeyStore) ->
         pytest.param(lambda t: t[:-10], id="truncated"),
         pytest.param(lambda t: t + "!", id="junk-char"),
         pytest.param(lambda t: "plain text that was never sealed", id="plaintext"),
-        pytest.param(lambda t: t.replace("pf1.", "pf2.", 1), id="unknown-scheme"),
-        pytest.param(lambda t: t.replace("pf1.1.", "pf1.01.", 1), id="padded-version"),
-        pytest.param(lambda t: "pf1.1.", id="empty-payload"),
+        pytest.param(lambda t: t.replace("pf2.", "pf3.", 1), id="unknown-scheme"),
+        pytest.param(lambda t: t.replace("pf2.", "pf1.", 1), id="downgraded-scheme"),
+        pytest.param(lambda t: t.replace("pf2.1.", "pf2.01.", 1), id="padded-version"),
+        pytest.param(lambda t: "pf2.1.", id="empty-payload"),
     ],
 )
 def test_tampered_token_fails(
@@ -210,7 +223,7 @@ def test_token_naming_a_missing_key_version_fails(db: Database, keys: DataKeySto
     alice = add_user(db, keys, "alice", provision=False)
     seed_user_data(db, keys, alice, per_user=False)
     token = raw_values(db, alice)[("pf_users", alice.id, "mfa_secret")]
-    set_raw_value(db, alice, "pf_users", alice.id, "mfa_secret", token.replace("pf1.1.", "pf1.7."))
+    set_raw_value(db, alice, "pf_users", alice.id, "mfa_secret", token.replace("pf2.1.", "pf2.7."))
     with pytest.raises(KeyNotFound):
         open_one(db, keys, alice, "pf_users", alice.id)
 
@@ -222,31 +235,55 @@ def test_seal_row_touches_only_registered_columns(db: Database, keys: DataKeySto
     alice = add_user(db, keys, "alice", provision=False)
     with db.transaction() as conn:
         cipher = FieldCipher(keys, conn)
-        row = {"id": "01ROW", "title": "Analyst", "description": "led it", "key_achievements": None}
+        row = {
+            "id": "01ROW",
+            "title": "Analyst",
+            "description": "led it",
+            "key_achievements": None,
+            "row_version": 1,
+        }
         sealed = cipher.seal_row("experiences", row, user_id=alice.id)
-        assert sealed["title"] == "Analyst"
+        assert sealed["title"] == "Analyst" and sealed["row_version"] == 1
         assert sealed["key_achievements"] is None
         assert token_version(sealed["description"]) == 1
         assert row["description"] == "led it"  # the caller's dict is not modified
-        partial = cipher.seal_row("experiences", {"description": "x"}, user_id=alice.id, row_id="r")
-        assert set(partial) == {"description"}
         assert cipher.open_row("experiences", sealed, user_id=alice.id) == row
 
 
 def test_seal_row_refuses_what_it_cannot_bind(db: Database, keys: DataKeyStore) -> None:
     alice = add_user(db, keys, "alice", provision=False)
+    whole = {"key_achievements": None, "row_version": 1}
     with db.transaction() as conn:
         cipher = FieldCipher(keys, conn)
         with pytest.raises(ValueError, match="row id"):
-            cipher.seal_row("experiences", {"description": "x"}, user_id=alice.id)
+            cipher.seal_row("experiences", {"description": "x", **whole}, user_id=alice.id)
         with pytest.raises(TypeError):
-            cipher.seal_row("experiences", {"id": "r", "description": 42}, user_id=alice.id)
+            cipher.seal_row(
+                "experiences", {"id": "r", "description": 42, **whole}, user_id=alice.id
+            )
         with pytest.raises(KeyError):
             cipher.seal_row("skills", {"id": "r", "name": "x"}, user_id=alice.id)
         with pytest.raises(KeyError):
             cipher.encrypt_value(
-                "x", table="experiences", column="title", row_id="r", user_id=alice.id
+                "x", table="experiences", column="title", row_id="r", user_id=alice.id,
+                row_version=1,
+            )  # fmt: skip
+        # Part of a row: the other cells would stay at an older version. reseal() is the way.
+        with pytest.raises(ValueError, match="whole row"):
+            cipher.seal_row(
+                "experiences", {"id": "r", "description": "x", "row_version": 2}, user_id=alice.id
             )
+        # Without its version a row cannot be sealed or opened.
+        with pytest.raises(ValueError, match="row_version"):
+            cipher.seal_row(
+                "experiences", {"id": "r", "description": "x", "key_achievements": None},
+                user_id=alice.id,
+            )  # fmt: skip
+        with pytest.raises(ValueError, match="row version 1 or later"):
+            cipher.encrypt_value(
+                "x", table="experiences", column="description", row_id="r", user_id=alice.id,
+                row_version=0,
+            )  # fmt: skip
 
 
 def test_user_without_a_key_cannot_seal(db: Database, keys: DataKeyStore) -> None:
@@ -254,7 +291,12 @@ def test_user_without_a_key_cannot_seal(db: Database, keys: DataKeyStore) -> Non
         user_id = insert_user_row(conn, "nokey")
         with pytest.raises(KeyNotFound):
             FieldCipher(keys, conn).encrypt_value(
-                "x", table="pf_users", column="phone_number", row_id=user_id, user_id=user_id
+                "x",
+                table="pf_users",
+                column="phone_number",
+                row_id=user_id,
+                user_id=user_id,
+                row_version=1,
             )
 
 
@@ -267,12 +309,20 @@ def test_key_created_in_the_same_transaction_seals(
         assert keys.ensure_user_key(conn, user_id) == 1
         assert keys.ensure_user_key(conn, user_id) == 1  # a retried registration
         sealed = field_cipher(conn, app).seal_row(
-            "pf_users", {"id": user_id, "date_of_birth": "1990-04-01"}, user_id=user_id
+            "pf_users",
+            {
+                "id": user_id,
+                "date_of_birth": "1990-04-01",
+                "phone_number": None,
+                "mfa_secret": None,
+                "row_version": 1,
+            },
+            user_id=user_id,
         )
         conn.execute(
             sa.update(metadata.tables["pf_users"])
             .where(metadata.tables["pf_users"].c.id == user_id)
-            .values(date_of_birth=sealed["date_of_birth"])
+            .values(date_of_birth=sealed["date_of_birth"], row_version=1)
         )
     with db.transaction() as conn:
         stored = conn.execute(
@@ -280,15 +330,21 @@ def test_key_created_in_the_same_transaction_seals(
                 metadata.tables["pf_users"].c.id == user_id
             )
         ).scalar_one()
-        assert stored.startswith("pf1.1.")
+        assert stored.startswith("pf2.1.")
         opened = FieldCipher(keys, conn).decrypt_value(
-            stored, table="pf_users", column="date_of_birth", row_id=user_id, user_id=user_id
+            stored,
+            table="pf_users",
+            column="date_of_birth",
+            row_id=user_id,
+            user_id=user_id,
+            row_version=1,
         )
         assert opened == "1990-04-01"
 
 
 def test_token_format_matches_the_documented_spec(db: Database, keys: DataKeyStore) -> None:
-    """``pf1.<v>.<base64url(nonce|ciphertext|tag)>``, AAD = canonical ("pf1", t, c, row, user).
+    """``pf2.<v>.<base64url(nonce|ciphertext|tag)>``, AAD = canonical ("pf2", t, c, row, user,
+    row version).
 
     Opened here with nothing but AESGCM and the spec, so another implementation (a DBA's
     recovery script, a future service) can rely on docs/security.md alone.
@@ -298,22 +354,32 @@ def test_token_format_matches_the_documented_spec(db: Database, keys: DataKeySto
     alice = add_user(db, keys, "alice", provision=False)
     with db.transaction() as conn:
         token = FieldCipher(keys, conn).encrypt_value(
-            "r\u00e9sum\u00e9", table="pf_users", column="mfa_secret", row_id="r1", user_id=alice.id
+            "r\u00e9sum\u00e9",
+            table="pf_users",
+            column="mfa_secret",
+            row_id="r1",
+            user_id=alice.id,
+            row_version=7,
         )
         aead = keys.aead(conn, alice.id, 1)
-        long_place = {"table": "pf_users", "column": "phone_number", "row_id": "y" * 300}
+        long_place = {
+            "table": "pf_users",
+            "column": "phone_number",
+            "row_id": "y" * 300,
+            "row_version": 3,
+        }
         cipher = FieldCipher(keys, conn)
         sealed = cipher.encrypt_value("+1", user_id=alice.id, **long_place)
         assert cipher.decrypt_value(sealed, user_id=alice.id, **long_place) == "+1"
     scheme, version, payload = token.split(".")
     blob = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    aad = canonical_aad("pf1", "pf_users", "mfa_secret", "r1", alice.id)
-    assert (scheme, version) == ("pf1", "1")
-    assert aad == value_aad("pf_users", "mfa_secret", "r1", alice.id)
+    aad = canonical_aad("pf2", "pf_users", "mfa_secret", "r1", alice.id, "7")
+    assert (scheme, version) == ("pf2", "1")
+    assert aad == value_aad("pf_users", "mfa_secret", "r1", alice.id, 7)
     assert aead.decrypt(blob[:12], blob[12:], aad).decode() == "r\u00e9sum\u00e9"
     assert len(blob) == 12 + len("r\u00e9sum\u00e9".encode()) + 16
     # The precomputed path and the generic one agree, also past the fast path's limits.
     long_id = "x" * 300
-    assert value_aad("experiences", "description", long_id, "u") == canonical_aad(
-        "pf1", "experiences", "description", long_id, "u"
+    assert value_aad("experiences", "description", long_id, "u", 12) == canonical_aad(
+        "pf2", "experiences", "description", long_id, "u", "12"
     )

@@ -15,10 +15,12 @@ from flask import Flask
 from sqlalchemy.engine import Connection
 
 from pathfinder.db import Database
+from pathfinder.provisioning import Provisioner
 from pathfinder.schema.shared.security import encryption_keys
 from pathfinder.security.fields import FieldCipher, token_version
 from pathfinder.security.keys import DataKeyStore, KeyDestroyed, get_key_store
 from pathfinder.security.rotation import (
+    TablesNotMigrated,
     UserRef,
     pending_kek_rewraps,
     rotate_dek,
@@ -364,6 +366,7 @@ def test_writes_during_rotation_are_kept_and_resealed(db: Database, keys: DataKe
                 column="access_token",
                 row_id=accounts[-1],
                 user_id=alice.id,
+                row_version=1,
             )
             # ... but a process whose cache still says v1 writes a v1 token into a row the
             # rotation has already passed.
@@ -373,6 +376,7 @@ def test_writes_during_rotation_are_kept_and_resealed(db: Database, keys: DataKe
                 column="refresh_token",
                 row_id=accounts[0],
                 user_id=alice.id,
+                row_version=1,
                 key_version=1,
             )
         assert token_version(fresh) == 2
@@ -392,10 +396,15 @@ def test_writes_during_rotation_are_kept_and_resealed(db: Database, keys: DataKe
     assert read_plaintexts(db, keys, alice) == expected
 
 
-def test_user_at_an_older_template_version_is_rotated(db: Database, keys: DataKeyStore) -> None:
-    old = add_user(db, keys, "olduser", template_version=1)
+def test_user_at_a_template_before_row_versions_is_migrated_first(
+    db: Database, keys: DataKeyStore
+) -> None:
+    """A value is re-sealed at its row's version: tables without one are migrated first."""
+    old = add_user(db, keys, "olduser", template_version=2)
+    with pytest.raises(TablesNotMigrated, match="tenants migrate"):
+        rotate_dek(db, keys, old)
+    Provisioner(db).migrate_user(old.username)
     written = seed_user_data(db, keys, old, rows=2)
-    assert not any(t == "pert_responses" for t, _r, _c in written)
     result = rotate_dek(db, keys, old)
     assert result.complete and _token_versions(db, old) == {2}
     assert read_plaintexts(db, keys, old) == written

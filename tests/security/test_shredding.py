@@ -79,7 +79,12 @@ def test_nothing_new_can_be_sealed_after_shredding(db: Database, keys: DataKeySt
     with db.transaction() as conn:
         with pytest.raises(KeyDestroyed):
             FieldCipher(keys, conn).encrypt_value(
-                "x", table="pf_users", column="phone_number", row_id=alice.id, user_id=alice.id
+                "x",
+                table="pf_users",
+                column="phone_number",
+                row_id=alice.id,
+                user_id=alice.id,
+                row_version=1,
             )
         with pytest.raises(KeyDestroyed):
             keys.ensure_user_key(conn, alice.id)

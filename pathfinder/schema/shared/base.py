@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 # Bump when a shared table changes, and add the step to docs/schema.md.
-SHARED_SCHEMA_VERSION = 2
+SHARED_SCHEMA_VERSION = 3
 
 metadata = sa.MetaData(
     naming_convention={

@@ -28,7 +28,13 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from pathfinder.schema.shared.base import metadata
 from pathfinder.schema.shared.identity import SHA256_HEX_LENGTH, users
-from pathfinder.schema.types import JsonDocument, UtcDateTime, id_type, json_checks
+from pathfinder.schema.types import (
+    JsonDocument,
+    UtcDateTime,
+    id_type,
+    json_checks,
+    row_version_column,
+)
 
 ROUTES = ("EVR", "PPR")
 COMPETENCY_KINDS = ("technical", "enabling")
@@ -237,6 +243,7 @@ experiences = sa.Table(
     sa.Column("actions", sa.Text()),  # encrypted token
     sa.Column("results", sa.Text()),  # encrypted token
     sa.Column("lessons_learned", sa.Text()),  # encrypted token
+    row_version_column(),
     # Of the plain text, counted before encryption (limits are checked on these).
     sa.Column("character_count", sa.Integer(), nullable=False),
     sa.Column("word_count", sa.Integer(), nullable=False),

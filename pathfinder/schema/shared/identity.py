@@ -20,7 +20,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from pathfinder.schema.shared.base import metadata
-from pathfinder.schema.types import JsonDocument, UtcDateTime, id_type, json_checks
+from pathfinder.schema.types import (
+    JsonDocument,
+    UtcDateTime,
+    id_type,
+    json_checks,
+    row_version_column,
+)
 
 # Lowest to highest; the RBAC policy compares positions in this tuple.
 ROLES = ("user", "admin", "site_admin")
@@ -112,6 +118,7 @@ users = sa.Table(
     sa.Column("years_of_experience", sa.Integer()),
     sa.Column("mfa_enabled", sa.Boolean(), nullable=False),
     sa.Column("mfa_secret", sa.Text()),  # encrypted token of the TOTP seed
+    row_version_column(),  # in the AAD of the encrypted cells above (shared schema 3)
     # Last accepted TOTP time-step (unix time // 30): a code from it or earlier is a replay.
     sa.Column("mfa_last_timestep", sa.Integer()),
     sa.Column("failed_login_count", sa.Integer(), nullable=False),
@@ -250,6 +257,7 @@ sso_accounts = sa.Table(
     sa.Column("email", sa.String(EMAIL_LENGTH)),
     sa.Column("access_token", sa.Text()),  # encrypted token
     sa.Column("refresh_token", sa.Text()),  # encrypted token
+    row_version_column(),
     sa.Column("token_expires_at", UtcDateTime()),
     sa.Column("profile_data", JsonDocument()),
     sa.Column("last_used_at", UtcDateTime()),

@@ -80,6 +80,22 @@ encryption_keys = sa.Table(
     sa.Index(None, "kek_version", "status"),
 )
 
+# The life of each master key version, as the application saw it (shared schema 3): when it
+# became the wrapping key, when a newer one replaced it, when no data key was wrapped by it
+# any more, and when it left the keyring. The KEK schedule job (pathfinder.security.
+# kek_schedule) keeps it, and tells from it when an old version may be destroyed: once every
+# backup taken while it still wrapped a key has expired (BACKUP_RETENTION_DAYS).
+kek_versions = sa.Table(
+    "pf_kek_versions",
+    metadata,
+    sa.Column("kek_version", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("current_since", UtcDateTime(), nullable=False),
+    sa.Column("superseded_at", UtcDateTime()),
+    sa.Column("drained_at", UtcDateTime()),
+    sa.Column("removed_at", UtcDateTime()),
+    sa.CheckConstraint(sa.column("kek_version") >= 1, name="version"),
+)
+
 # The audit log's position counter: assigned by the database, so appending takes no lock
 # shared by every writer. BIGINT IDENTITY on PostgreSQL and Oracle; on SQLite the rowid with
 # AUTOINCREMENT (a rolled-back insert gives its number back, so SQLite never leaves a gap).

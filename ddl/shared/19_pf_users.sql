@@ -26,6 +26,7 @@ CREATE TABLE pf_users (
 	years_of_experience INTEGER,
 	mfa_enabled SMALLINT NOT NULL,
 	mfa_secret CLOB,
+	row_version INTEGER,
 	mfa_last_timestep INTEGER,
 	failed_login_count INTEGER NOT NULL,
 	last_failed_login_at TIMESTAMP,

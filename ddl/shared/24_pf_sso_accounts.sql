@@ -11,6 +11,7 @@ CREATE TABLE pf_sso_accounts (
 	email VARCHAR2(254 CHAR),
 	access_token CLOB,
 	refresh_token CLOB,
+	row_version INTEGER,
 	token_expires_at TIMESTAMP,
 	profile_data CLOB,
 	last_used_at TIMESTAMP,

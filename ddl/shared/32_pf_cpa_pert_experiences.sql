@@ -19,6 +19,7 @@ CREATE TABLE pf_cpa_pert_experiences (
 	actions CLOB,
 	results CLOB,
 	lessons_learned CLOB,
+	row_version INTEGER,
 	character_count INTEGER NOT NULL,
 	word_count INTEGER NOT NULL,
 	approval_status VARCHAR2(20 CHAR) NOT NULL,

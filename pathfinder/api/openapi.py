@@ -78,15 +78,29 @@ def _file_schema(media_type: str) -> dict[str, Any]:
     return {"type": "string", "format": "binary"}
 
 
+def download_media_types(answer: Media) -> list[str]:
+    """A file answer's media types, the binary ones before JSON.
+
+    A generated client reads an answer with the first of its media types it knows: reading
+    bytes serves every format the caller may ask for (a JSON download is a file too),
+    whereas reading a PDF as JSON fails. The order means nothing to the server.
+    """
+    return sorted(answer.media_types, key=lambda media_type: media_type == "application/json")
+
+
 def _upload_schema(media_type: str) -> dict[str, Any]:
-    """An uploaded file: the raw body, or a multipart form with one ``file`` field."""
+    """An uploaded file: the raw body, or a multipart form with one ``file`` field.
+
+    Either way the file is ``format: binary``, its bytes: that is what a generated client
+    sends (a ``File``), where a plain string is a value it would try to read as a file.
+    """
     if media_type == "multipart/form-data":
         return {
             "type": "object",
             "properties": {"file": {"type": "string", "format": "binary"}},
             "required": ["file"],
         }
-    return {"type": "string"}
+    return {"type": "string", "format": "binary"}
 
 
 def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> None:
@@ -118,7 +132,7 @@ def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> 
                 "description": answer.description or "A file.",
                 "content": {
                     media_type: {"schema": _file_schema(media_type)}
-                    for media_type in answer.media_types
+                    for media_type in download_media_types(answer)
                 },
             }
     for status, response in responses.items():

@@ -196,7 +196,9 @@ def test_file_answers_list_every_media_type(app: Flask) -> None:
         for status, answer in declared.responses.items():
             if isinstance(answer, Media):
                 content = document["paths"][path][method]["responses"][str(status)]["content"]
-                assert list(content) == list(answer.media_types), f"{method} {path}"
+                assert set(content) == set(answer.media_types), f"{method} {path}"
+                # A generator reads with the first type it knows: bytes serve every format.
+                assert len(content) == 1 or next(iter(content)) != "application/json"
 
 
 def test_operations_state_who_may_call_them(app: Flask) -> None:
@@ -366,7 +368,7 @@ def test_models_with_one_name_clash_loudly() -> None:
 def test_a_file_upload_is_documented_with_its_media_types(app: Flask) -> None:
     operation = document_of(app)["paths"]["/api/v1/admin/invitations/csv"]["post"]
     content = operation["requestBody"]["content"]
-    assert content["text/csv"]["schema"] == {"type": "string"}
+    assert content["text/csv"]["schema"] == {"type": "string", "format": "binary"}
     assert content["multipart/form-data"]["schema"]["required"] == ["file"]
 
 

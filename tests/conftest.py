@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +57,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
     """A URL to an empty database of the chosen back-end, removed after the test."""
+    with empty_database(backend, tmp_path, request) as url:
+        yield url
+
+
+@contextmanager
+def empty_database(backend: str, folder: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL to an empty database: a file under ``folder/instance`` or a fresh PostgreSQL
+    schema, dropped on exit. A context manager so fixtures of any scope can share it."""
     if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'instance' / 'pathfinder.db'}"
+        yield f"sqlite:///{folder / 'instance' / 'pathfinder.db'}"
         return
     admin: sa.Engine = request.getfixturevalue("pg_admin_engine")
     schema = f"t_{secrets.token_hex(6)}"

@@ -99,17 +99,21 @@ class Contract:
     tags: tuple[str, ...] = ()
 
 
-_COMPONENT_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# pydantic's own rule for a ``$defs`` key (``GenerateJsonSchema.normalize_name``): a component
+# must be named exactly as pydantic names the model when it is nested in another one.
+_COMPONENT_NAME = re.compile(r"[^A-Za-z0-9.\-_]")
 _component_owners: dict[str, type[BaseModel]] = {}
 
 
 def component_name(model: type[BaseModel]) -> str:
     """A model's name in ``components/schemas``; two different models may not share one.
 
-    ``Page[ExperienceOut]`` becomes ``Page_ExperienceOut``. A clash fails at import time,
-    not as one schema silently replacing another in the document.
+    It is the key pydantic gives the model in ``$defs`` when it is nested in another model
+    (``Page[ExperienceOut]`` becomes ``Page_ExperienceOut_``), so a model answered on its own
+    and the same model nested in another answer are one component, not two. A clash fails
+    at import time, not as one schema silently replacing another in the document.
     """
-    name = _COMPONENT_NAME.sub("_", model.__name__).strip("_")
+    name = _COMPONENT_NAME.sub("_", model.__name__).replace(".", "__")
     owner = _component_owners.setdefault(name, model)
     if owner is not model:
         raise RuntimeError(
@@ -120,9 +124,17 @@ def component_name(model: type[BaseModel]) -> str:
 
 
 def nested_component_name(parent: str, child: str) -> str:
-    """``Health.DatabaseState``: a nested model under its parent (``child`` may be the
-    ``{model}`` placeholder of a ``$ref`` template, so it is not rewritten)."""
-    return f"{parent}.{child}"
+    """A nested model's component: its own name, whatever model it is nested in.
+
+    spectree's default, ``Parent.Child``, copies each nested model once per parent, under
+    one title, and a client generator refuses those copies as duplicate models (dropping
+    every model and answer that refers to them). A model's component name is its own
+    (:func:`component_name`), so one name serves every parent; a model seen only nested
+    never passes through :func:`component_name`, so ``tests/api/test_openapi.py`` checks
+    that each component is exactly the one model it is named after. ``child`` may be the
+    ``{model}`` placeholder of a ``$ref`` template, so it is passed through as it is.
+    """
+    return child
 
 
 spec = SpecTree(

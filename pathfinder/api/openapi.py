@@ -14,12 +14,13 @@ from __future__ import annotations
 import copy
 import html
 import importlib.util
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, send_from_directory
+from flask import Blueprint, Flask, Response, current_app, send_from_directory
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import NotFound
@@ -78,15 +79,29 @@ def _file_schema(media_type: str) -> dict[str, Any]:
     return {"type": "string", "format": "binary"}
 
 
+def download_media_types(answer: Media) -> list[str]:
+    """A file answer's media types, the binary ones before JSON.
+
+    A generated client reads an answer with the first of its media types it knows: reading
+    bytes serves every format the caller may ask for (a JSON download is a file too),
+    whereas reading a PDF as JSON fails. The order means nothing to the server.
+    """
+    return sorted(answer.media_types, key=lambda media_type: media_type == "application/json")
+
+
 def _upload_schema(media_type: str) -> dict[str, Any]:
-    """An uploaded file: the raw body, or a multipart form with one ``file`` field."""
+    """An uploaded file: the raw body, or a multipart form with one ``file`` field.
+
+    Either way the file is ``format: binary``, its bytes: that is what a generated client
+    sends (a ``File``), where a plain string is a value it would try to read as a file.
+    """
     if media_type == "multipart/form-data":
         return {
             "type": "object",
             "properties": {"file": {"type": "string", "format": "binary"}},
             "required": ["file"],
         }
-    return {"type": "string"}
+    return {"type": "string", "format": "binary"}
 
 
 def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> None:
@@ -118,7 +133,7 @@ def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> 
                 "description": answer.description or "A file.",
                 "content": {
                     media_type: {"schema": _file_schema(media_type)}
-                    for media_type in answer.media_types
+                    for media_type in download_media_types(answer)
                 },
             }
     for status, response in responses.items():
@@ -162,8 +177,14 @@ def document_of(app: Flask) -> dict[str, Any]:
 @bp.get("/openapi.json")
 @public
 def openapi_json() -> ResponseReturnValue:
-    """The OpenAPI 3.1 document of this API."""
-    return jsonify(document_of(current_app._get_current_object())), 200  # type: ignore[attr-defined]
+    """The OpenAPI 3.1 document of this API, its keys in the order they were generated.
+
+    ``jsonify`` sorts keys: a model's fields would be shown alphabetically rather than as
+    declared, and a download's media types with JSON first, which a generated client then
+    uses to read every format (see :func:`download_media_types`).
+    """
+    document = document_of(current_app._get_current_object())  # type: ignore[attr-defined]
+    return Response(json.dumps(document), mimetype="application/json")
 
 
 DOCS_PAGE = """<!doctype html>

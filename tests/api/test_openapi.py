@@ -7,6 +7,7 @@ checks the document itself and that a broken contract is caught.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -14,7 +15,13 @@ from flask import Flask, Response, jsonify
 from flask.testing import FlaskClient
 from pydantic import BaseModel
 
-from pathfinder.api.contract import Media, ResponseModel, contract, contract_of
+from pathfinder.api.contract import (
+    Media,
+    ResponseModel,
+    component_name,
+    contract,
+    contract_of,
+)
 from pathfinder.api.openapi import (
     ContractViolation,
     check_response,
@@ -64,6 +71,135 @@ def test_every_reference_resolves(app: Flask) -> None:
         ref for ref in _refs(document) if ref.removeprefix("#/components/schemas/") not in schemas
     }
     assert unresolved == set()
+
+
+def _pointer(document: dict[str, Any], ref: str) -> Any:
+    """The node a local ``$ref`` (``#/a/b``) points at; KeyError when it points nowhere."""
+    node: Any = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def _schema_nodes(node: Any, path: str = "#") -> list[tuple[str, dict[str, Any]]]:
+    """Every object schema (a dict with ``properties``) in the document, with its place."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("properties"), dict):
+            found.append((path, node))
+        for key, value in node.items():
+            found.extend(_schema_nodes(value, f"{path}/{key}"))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found.extend(_schema_nodes(item, f"{path}/{index}"))
+    return found
+
+
+def _contract_models(app: Flask) -> set[tuple[type[BaseModel], str]]:
+    """Every model a route declares, with the pydantic mode spectree documents it in."""
+    models: set[tuple[type[BaseModel], str]] = set()
+    for view in documented_views(app).values():
+        declared = contract_of(view)
+        assert declared is not None
+        for model in (declared.query, declared.body):
+            if isinstance(model, type):
+                models.add((model, "validation"))
+        for answer in declared.responses.values():
+            if isinstance(answer, type):
+                models.add((answer, "serialization"))
+    return models
+
+
+# -- a document a client generator can use ------------------------------------------------------
+
+
+def test_every_pointer_resolves(app: Flask) -> None:
+    document = document_of(app)
+    unresolved = []
+    for ref in set(_refs(document)):
+        try:
+            _pointer(document, ref)
+        except (KeyError, TypeError):
+            unresolved.append(ref)
+    assert unresolved == []
+
+
+def test_schema_titles_are_unique(app: Flask) -> None:
+    """A generator names a class after a schema's title: a shared title is a dropped model."""
+    schemas = document_of(app)["components"]["schemas"]
+    titles: dict[str, list[str]] = {}
+    for name, schema in schemas.items():
+        titles.setdefault(schema.get("title", name), []).append(name)
+    assert {title: names for title, names in titles.items() if len(names) > 1} == {}
+
+
+def test_no_model_is_copied(app: Flask) -> None:
+    """Each model is one component, referenced wherever it is used, never inlined again."""
+    document = document_of(app)
+    schemas = document["components"]["schemas"]
+    assert [name for name in schemas if "." in name] == []
+    components = {f"#/components/schemas/{name}": schema for name, schema in schemas.items()}
+    titles = {schema.get("title") for schema in schemas.values()}
+    copies = [
+        place
+        for place, node in _schema_nodes(document)
+        if place not in components and node.get("title") in titles
+    ]
+    assert copies == []
+    bodies = [json.dumps(schema, sort_keys=True) for schema in schemas.values()]
+    assert len(bodies) == len(set(bodies))
+
+
+def test_each_component_is_its_model(app: Flask) -> None:
+    """The component named after a model is what pydantic says of that model, and so is every
+    model nested in it: a model documented one way as a request and another as an answer
+    would otherwise be one component that is wrong for one of them."""
+    schemas = document_of(app)["components"]["schemas"]
+    wrong = []
+    for model, mode in _contract_models(app):
+        generated = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
+        expected = {component_name(model): generated, **generated.pop("$defs", {})}
+        for name, schema in expected.items():
+            if json.loads(json.dumps(schema)) != schemas.get(name):
+                wrong.append(f"{name} ({model.__name__}, {mode})")
+    assert sorted(set(wrong)) == []
+
+
+def test_every_operation_answers_success_with_its_schema(app: Flask) -> None:
+    """A 2xx with content and a schema (JSON or a file), or a 204 without a body."""
+    document = document_of(app)
+    broken = []
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            successes = {
+                status: answer
+                for status, answer in operation["responses"].items()
+                if status.startswith("2")
+            }
+            if not successes:
+                broken.append(f"{method.upper()} {path}: no success answer")
+            for status, answer in successes.items():
+                content = answer.get("content")
+                if status == "204":
+                    if content:
+                        broken.append(f"{method.upper()} {path}: 204 with a body")
+                elif not content or not all("schema" in media for media in content.values()):
+                    broken.append(f"{method.upper()} {path}: {status} without a schema")
+    assert broken == []
+
+
+def test_file_answers_list_every_media_type(app: Flask, client: FlaskClient) -> None:
+    # The served document, as a generator reads it: the order of its keys is kept.
+    document = json.loads(client.get("/api/v1/openapi.json").get_data())
+    for (path, method), view in documented_views(app).items():
+        declared = contract_of(view)
+        assert declared is not None
+        for status, answer in declared.responses.items():
+            if isinstance(answer, Media):
+                content = document["paths"][path][method]["responses"][str(status)]["content"]
+                assert set(content) == set(answer.media_types), f"{method} {path}"
+                # A generator reads with the first type it knows: bytes serve every format.
+                assert len(content) == 1 or next(iter(content)) != "application/json"
 
 
 def test_operations_state_who_may_call_them(app: Flask) -> None:
@@ -233,7 +369,7 @@ def test_models_with_one_name_clash_loudly() -> None:
 def test_a_file_upload_is_documented_with_its_media_types(app: Flask) -> None:
     operation = document_of(app)["paths"]["/api/v1/admin/invitations/csv"]["post"]
     content = operation["requestBody"]["content"]
-    assert content["text/csv"]["schema"] == {"type": "string"}
+    assert content["text/csv"]["schema"] == {"type": "string", "format": "binary"}
     assert content["multipart/form-data"]["schema"]["required"] == ["file"]
 
 

@@ -49,6 +49,10 @@ DEFAULTS: dict[str, Any] = {
     # erased user's data stays readable in backups (docs/security.md, "Erasure").
     "KEK_ROTATION_DAYS": 90,
     "BACKUP_RETENTION_DAYS": 35,
+    # Idempotency-Key: how long a key and its answer are kept, and after how long a key whose
+    # request never finished (a killed process) is released (pathfinder.api.idempotency).
+    "IDEMPOTENCY_TTL_HOURS": 24,
+    "IDEMPOTENCY_STALE_SECONDS": 300,
     # Unwrapped data keys stay in memory this long, for at most this many users.
     "DEK_CACHE_TTL_SECONDS": 300,
     "DEK_CACHE_SIZE": 1024,

@@ -52,6 +52,17 @@ class LiveServer:
         body: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Any]:
+        status, _headers, answer = self.fetch(method, path, body, headers)
+        return status, answer
+
+    def fetch(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        """Like :meth:`call`, with the answer's headers."""
         request = urllib.request.Request(  # noqa: S310 - loopback test server
             self.base + path,
             data=None if body is None else json.dumps(body).encode(),
@@ -60,9 +71,10 @@ class LiveServer:
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-                return response.status, json.loads(response.read() or b"null")
+                answer = json.loads(response.read() or b"null")
+                return response.status, dict(response.headers.items()), answer
         except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
+            return error.code, dict(error.headers.items()), json.loads(error.read() or b"null")
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

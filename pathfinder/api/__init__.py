@@ -13,7 +13,15 @@ def init_app(app: Flask) -> None:
     from pathfinder.admin import account_routes
     from pathfinder.admin import routes as admin_routes
     from pathfinder.analytics import routes as analytics_routes
-    from pathfinder.api import errors, headers, health, openapi, validation
+    from pathfinder.api import (
+        errors,
+        headers,
+        health,
+        idempotency,
+        openapi,
+        preconditions,
+        validation,
+    )
     from pathfinder.audit import routes as audit_routes
     from pathfinder.auth import routes as auth_routes
     from pathfinder.career import routes as career_routes
@@ -25,6 +33,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.reference import routes as reference_routes
 
     errors.init_app(app)
+    idempotency.init_app(app)  # after the auth guard (create_app installs it first)
     app.json = validation.BoundedJSONProvider(app)
     app.before_request(validation.reject_nul_characters)
     app.register_blueprint(health.bp, url_prefix=API_PREFIX)
@@ -41,5 +50,6 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(career_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(cpa_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(reference_routes.bp, url_prefix=API_PREFIX)
+    preconditions.init_app(app)  # wraps the PATCH/PUT views: after every blueprint
     openapi.init_app(app, url_prefix=API_PREFIX)
     headers.init_app(app, docs_path=f"{API_PREFIX}/docs")

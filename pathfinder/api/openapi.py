@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import Rule
 
+from pathfinder.api import idempotency, preconditions
 from pathfinder.api.contract import Contract, Media, ProblemDocument, contract_of, spec
 from pathfinder.api.errors import PROBLEM_MEDIA_TYPE
 from pathfinder.auth.policy import policy_of, public
@@ -154,6 +155,8 @@ def build_document(app: Flask) -> dict[str, Any]:
         for method, operation in operations.items():
             view = views.get((path, method))
             if view is not None:
+                idempotency.describe(operation, view, method)
+                preconditions.describe(operation, view, method)
                 _complete_operation(operation, view)
     # ProblemDocument is registered by spectree as the validation-error model of every
     # contract, so the schemas already hold it.

@@ -42,6 +42,7 @@ from pathfinder.cpa.responses import (
     CpaSubmissionEvent,
     CpaSubmissionStatusChanged,
     CpaSubmissionSummary,
+    CpaTimeEntry,
     CpaTimeEntryChanged,
     CpaTimeEntryPage,
 )
@@ -292,6 +293,14 @@ def create_activity(experience_id: str) -> ResponseReturnValue:
     return jsonify(tracking.create_activity(principal, experience_id, body)), 201
 
 
+@bp.get("/cpa/activities/<activity_id>")
+@requires("user")
+@contract(responses={200: CpaActivity}, tags=TRACKING)
+def get_activity(activity_id: str) -> ResponseReturnValue:
+    """One activity of an experience's breakdown."""
+    return jsonify(tracking.get_activity(caller(), activity_id)), 200
+
+
 @bp.patch("/cpa/activities/<activity_id>")
 @requires("user")
 @contract(body=ActivityUpdate, responses={200: CpaActivity}, tags=TRACKING)
@@ -331,6 +340,14 @@ def create_time_entry(experience_id: str) -> ResponseReturnValue:
         TimeEntryCreate, lambda: experiences.experience_exists(principal, experience_id)
     )
     return jsonify(tracking.create_time_entry(principal, experience_id, body)), 201
+
+
+@bp.get("/cpa/time-entries/<entry_id>")
+@requires("user")
+@contract(responses={200: CpaTimeEntry}, tags=TRACKING)
+def get_time_entry(entry_id: str) -> ResponseReturnValue:
+    """One time entry."""
+    return jsonify(tracking.get_time_entry(caller(), entry_id)), 200
 
 
 @bp.patch("/cpa/time-entries/<entry_id>")

@@ -165,6 +165,12 @@ def _owned_activity(conn: Connection, principal: Principal, activity_id: str) ->
     return row
 
 
+def get_activity(principal: Principal, activity_id: str) -> dict[str, Any]:
+    """One activity of my breakdowns (what ``If-Match`` on its PATCH compares with)."""
+    with get_database().transaction() as conn:
+        return activity_json(_owned_activity(conn, principal, activity_id))
+
+
 def activity_exists(principal: Principal, activity_id: str) -> None:
     with get_database().transaction() as conn:
         _owned_activity(conn, principal, activity_id)
@@ -320,6 +326,12 @@ def _owned_entry(conn: Connection, principal: Principal, entry_id: str) -> dict[
     if row is None:
         raise NotFound("No such time entry.")
     return row
+
+
+def get_time_entry(principal: Principal, entry_id: str) -> dict[str, Any]:
+    """One of my time entries (what ``If-Match`` on its PATCH compares with)."""
+    with get_database().transaction() as conn:
+        return time_entry_json(_owned_entry(conn, principal, entry_id))
 
 
 def time_entry_exists(principal: Principal, entry_id: str) -> None:

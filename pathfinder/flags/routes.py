@@ -95,6 +95,14 @@ def create_override(flag_key: str) -> ResponseReturnValue:
     return jsonify(service.create_override(caller(), flag_key, body)), 201
 
 
+@bp.get("/admin/flags/<flag_key>/overrides/<override_id>")
+@requires("admin")
+@contract(responses={200: FlagOverride}, tags=("flags",))
+def get_override(flag_key: str, override_id: str) -> ResponseReturnValue:
+    """One override of a flag."""
+    return jsonify(service.get_override(flag_key, override_id)), 200
+
+
 @bp.patch("/admin/flags/<flag_key>/overrides/<override_id>")
 @requires("admin")
 @contract(body=OverrideUpdate, responses={200: FlagOverride}, tags=("flags",))

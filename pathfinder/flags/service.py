@@ -448,6 +448,16 @@ def create_override(actor: Principal, key: str, body: OverrideCreate) -> dict[st
     return override_json(values, key)
 
 
+def get_override(key: str, override_id: str) -> dict[str, Any]:
+    """One override of a flag."""
+    with get_database().transaction() as conn:
+        flag = _flag_or_404(conn, key)
+        row = repo.get_override(conn, flag["id"], override_id)
+    if row is None:
+        raise NotFound("No such override.")
+    return override_json(row, key)
+
+
 def update_override(
     actor: Principal, key: str, override_id: str, body: OverrideUpdate
 ) -> dict[str, Any]:

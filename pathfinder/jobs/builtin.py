@@ -22,7 +22,7 @@ HOURLY = {"trigger": "cron", "minute": 15}
 
 @job(
     "session_cleanup",
-    "Delete sessions that expired or were revoked more than SESSION_RETENTION_DAYS ago.",
+    "Delete sessions ended more than SESSION_RETENTION_DAYS ago, and expired idempotency keys.",
     {"trigger": "cron", "hour": 2, "minute": 30},
 )
 def session_cleanup(ctx: JobContext) -> JobResult:
@@ -32,7 +32,11 @@ def session_cleanup(ctx: JobContext) -> JobResult:
     days = int(ctx.app.config.get("SESSION_RETENTION_DAYS", 90))
     cutoff = ctx.now - timedelta(days=days)
     total = purge_sessions(ctx.db, cutoff, int(ctx.app.config.get("JOB_BATCH_SIZE", 1000)))
-    return JobResult(total, {"cutoff": cutoff.isoformat()})
+    from pathfinder.api.idempotency import delete_expired
+
+    with ctx.db.transaction() as conn:
+        keys = delete_expired(conn, ctx.now)
+    return JobResult(total + keys, {"cutoff": cutoff.isoformat(), "idempotency_keys": keys})
 
 
 @job(

@@ -59,6 +59,14 @@ def create_skill() -> ResponseReturnValue:
     return jsonify(service.create_skill(caller(), parse_body(SkillCatalogCreate))), 201
 
 
+@bp.get("/ref/skills/<ref_skill_id>")
+@requires("user")
+@contract(responses={200: RefSkill}, tags=("reference",))
+def get_skill(ref_skill_id: str) -> ResponseReturnValue:
+    """One entry of the skills catalogue."""
+    return jsonify(service.get_skill(ref_skill_id)), 200
+
+
 @bp.patch("/ref/skills/<ref_skill_id>")
 @requires("admin")
 @contract(body=SkillCatalogUpdate, responses={200: RefSkill}, tags=("reference",))
@@ -91,6 +99,14 @@ def list_career_paths() -> ResponseReturnValue:
 def create_career_path() -> ResponseReturnValue:
     """Add a career path."""
     return jsonify(service.create_career_path(caller(), parse_body(CareerPathCreate))), 201
+
+
+@bp.get("/ref/career-paths/<career_path_id>")
+@requires("user")
+@contract(responses={200: RefCareerPath}, tags=("reference",))
+def get_career_path(career_path_id: str) -> ResponseReturnValue:
+    """One career path."""
+    return jsonify(service.get_career_path(career_path_id)), 200
 
 
 @bp.patch("/ref/career-paths/<career_path_id>")

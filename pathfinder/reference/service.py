@@ -164,6 +164,15 @@ def create_skill(actor: Principal, body: SkillCatalogCreate) -> dict[str, Any]:
     return serialise_skill(row)
 
 
+def get_skill(skill_id: str) -> dict[str, Any]:
+    """One catalogue entry."""
+    with get_database().transaction() as conn:
+        row = repo.get_skill(conn, skill_id)
+    if row is None:
+        raise NotFound("No such catalogue entry.")
+    return serialise_skill(row)
+
+
 def update_skill(actor: Principal, skill_id: str, body: SkillCatalogUpdate) -> dict[str, Any]:
     """Change a catalogue entry (admins); renames and aliases keep terms unambiguous."""
     changes = body.model_dump(exclude_unset=True)
@@ -243,6 +252,15 @@ def create_career_path(actor: Principal, body: CareerPathCreate) -> dict[str, An
             raise Conflict(f"A career path with key '{body.path_key}' exists.", slug="path-exists")
         repo.insert_career_paths(conn, [row])
         _record_change(conn, actor, "ref_career_path", row["id"], "create", path_key=body.path_key)
+    return serialise_path(row)
+
+
+def get_career_path(path_id: str) -> dict[str, Any]:
+    """One career path."""
+    with get_database().transaction() as conn:
+        row = repo.get_career_path(conn, path_id)
+    if row is None:
+        raise NotFound("No such career path.")
     return serialise_path(row)
 
 

@@ -123,6 +123,10 @@ ENCRYPTED_COLUMNS: Mapping[str, EncryptedTable] = _registry(
         "pf_sso_accounts", ("access_token", "refresh_token"), per_user=False, user_column="user_id"
     ),
     EncryptedTable("pf_cpa_pert_experiences", _NARRATIVE, per_user=False, user_column="user_id"),
+    # Answers kept for Idempotency-Key replays hold the user's data in clear JSON.
+    EncryptedTable(
+        "pf_idempotency_keys", ("response_body",), per_user=False, user_column="user_id"
+    ),
 )
 
 # (table, column) -> the canonical AAD bytes of ("pf2", table, column): the constant head of

@@ -321,3 +321,33 @@ action_tokens = sa.Table(
     sa.Index(None, "user_id", "purpose"),
     sa.Index(None, "expires_at"),
 )
+
+IDEMPOTENCY_STATES = ("in_progress", "completed")
+
+idempotency_keys = sa.Table(
+    "pf_idempotency_keys",
+    metadata,
+    # One row per (user, Idempotency-Key) of a POST that creates something: the first
+    # request's fingerprint and, once it succeeded, its answer, replayed to a retry. The key
+    # is stored as its SHA-256; the answer (which holds the user's data, decrypted) is
+    # sealed with the user's data key like every other encrypted cell.
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("user_id", id_type(), sa.ForeignKey(users.c.id, ondelete="CASCADE"), nullable=False),
+    sa.Column("key_hash", sa.String(SHA256_HEX_LENGTH), nullable=False),
+    # SHA-256 of method, path, query and body: the same key with another request is refused.
+    sa.Column("request_hash", sa.String(SHA256_HEX_LENGTH), nullable=False),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("response_status", sa.Integer()),
+    sa.Column("response_headers", JsonDocument()),
+    sa.Column("response_body", sa.Text()),  # encrypted token
+    row_version_column(),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("user_id", "key_hash"),
+    sa.CheckConstraint(sa.column("state").in_(IDEMPOTENCY_STATES), name="state"),
+    sa.CheckConstraint(_is_sha256_hex("key_hash"), name="key_hash"),
+    sa.CheckConstraint(_is_sha256_hex("request_hash"), name="req_hash"),
+    sa.CheckConstraint(sa.column("expires_at") > sa.column("created_at"), name="expiry"),
+    sa.Index(None, "expires_at"),
+    *json_checks("response_headers"),
+)

@@ -56,6 +56,15 @@ tenant_locks = sa.Table(
     sa.Column("username", sa.String(30), primary_key=True),
 )
 
+# Named locks for work that must not interleave across workers and nodes, beyond one user's
+# provisioning: today the conditional writes of the API (If-Match), keyed by the SHA-256 of
+# the resource's path. Held FOR UPDATE by a connection of its own (pathfinder.db.named_locks).
+named_locks = sa.Table(
+    "pf_named_locks",
+    metadata,
+    sa.Column("lock_key", sa.String(64), primary_key=True),
+)
+
 tenant_objects = sa.Table(
     "pf_tenant_objects",
     metadata,

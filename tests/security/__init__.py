@@ -13,7 +13,7 @@ import base64
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ from pathfinder.db import Database
 from pathfinder.ids import new_id
 from pathfinder.provisioning import Provisioner, registry
 from pathfinder.schema.shared.cpa import competencies, experiences, frameworks, reports
-from pathfinder.schema.shared.identity import sso_accounts, users
+from pathfinder.schema.shared.identity import idempotency_keys, sso_accounts, users
 from pathfinder.security.fields import ENCRYPTED_COLUMNS, FieldCipher
 from pathfinder.security.keys import DataKeyStore, LocalKeyProvider
 from pathfinder.security.rotation import UserRef
@@ -281,6 +281,27 @@ def seed_user_data(
             conn.execute(
                 sso_accounts.insert().values(
                     cipher.seal_row("pf_sso_accounts", account, user_id=user.id)
+                )
+            )
+        for i in range(rows):
+            kept = remember(
+                "pf_idempotency_keys",
+                {
+                    "id": new_id(),
+                    "response_body": secret_text(user, "pf_idempotency_keys", "response_body", i),
+                    "row_version": 1,
+                },
+            )
+            conn.execute(
+                idempotency_keys.insert().values(
+                    **cipher.seal_row("pf_idempotency_keys", kept, user_id=user.id),
+                    user_id=user.id,
+                    key_hash=f"{i:064x}",
+                    request_hash="0" * 64,
+                    state="completed",
+                    response_status=201,
+                    created_at=stamp,
+                    expires_at=stamp + timedelta(days=1),
                 )
             )
         report_id = new_id()

@@ -10,7 +10,7 @@ Why this shape:
   on bytes already encoded. The ratio (codec / raw throughput) is what the codec costs on
   top: AAD building, UTF-8, base64url, the token's text form, parsing, the key lookup.
 * Bare AES-GCM is not what a repository could store, though: a text column needs the
-  ``pf1.<version>.<base64url>`` token and a per-row AAD. So a second baseline, "hand-rolled",
+  ``pf2.<version>.<base64url>`` token and a per-row AAD. So a second baseline, "hand-rolled",
   is the least code that writes and reads the same token format inline (nonce, a per-row
   AAD joined from the same five parts, base64url, no checks): the floor of the format
   itself. codec / hand-rolled is what the layer's checks and registry cost.
@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({len(text_form) * decode / 1e9:.2f} GB/s of text)"
         )
     print(
-        f"Token size: 'pf1.<v>.' + base64url of (12-byte nonce + value + 16-byte tag); "
+        f"Token size: 'pf2.<v>.' + base64url of (12-byte nonce + value + 16-byte tag); "
         f"a 64-byte value is {len(b64url_encode(bytes(64 + 28))) + 6} characters"
     )
     return 0

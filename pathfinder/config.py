@@ -8,7 +8,8 @@ environment variable is a clear start-up error rather than a silent default.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,13 @@ DEFAULTS: dict[str, Any] = {
     # Check every answer and parsed request against the route's declared contract
     # (pathfinder.api.contract); the test suite turns it on, a breach is an error there.
     "CHECK_CONTRACTS": False,
+    # Browser origins allowed to call the API (comma-separated scheme://host[:port], or *);
+    # empty: none, no answer carries CORS headers (pathfinder.api.cors, docs/security.md).
+    "CORS_ORIGINS": "",
+    # Let browsers send cookies/HTTP auth cross-origin; the API needs neither (bearer tokens).
+    "CORS_ALLOW_CREDENTIALS": False,
+    # Seconds a browser may cache a preflight answer.
+    "CORS_MAX_AGE": 600,
 }
 
 # Secrets production must set explicitly (no generated development value).
@@ -91,6 +99,38 @@ PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret", "dev", "deve
 
 class ConfigurationError(RuntimeError):
     """The configuration is unsafe or incomplete; the message says what to set."""
+
+
+def flag(value: Any) -> bool:
+    """A boolean setting: environment strings ``true``/``1``/``yes``/``on`` are true."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+_ORIGIN = re.compile(
+    r"^https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$"
+)
+
+
+def cors_origins(value: str | Iterable[str] | None) -> list[str]:
+    """The CORS allow-list: a comma-separated string or a list of origins, or ``*``.
+
+    A malformed entry is a start-up error: ``https://app.example.com/`` (with a slash) or
+    one with a path never equals a browser's ``Origin`` header, so it would silently allow
+    nothing.
+    """
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    origins = [str(item).strip() for item in items if str(item).strip()]
+    bad = [origin for origin in origins if origin != "*" and not _ORIGIN.match(origin)]
+    if bad:
+        raise ConfigurationError(
+            "PATHFINDER_CORS_ORIGINS must list origins as scheme://host[:port] "
+            f"(no path, no trailing slash), or *: {', '.join(bad)}"
+        )
+    return origins
 
 
 def check_production(config: Mapping[str, Any]) -> None:
@@ -122,6 +162,15 @@ def check_production(config: Mapping[str, Any]) -> None:
         problems.append(
             "PATHFINDER_DATABASE_URL is SQLite (or unset); production needs Oracle or "
             "PostgreSQL, or PATHFINDER_ALLOW_SQLITE_IN_PRODUCTION=true for a single-host pilot"
+        )
+    if "*" in cors_origins(config.get("CORS_ORIGINS")) and flag(
+        config.get("CORS_ALLOW_CREDENTIALS")
+    ):
+        # flask-cors then echoes any Origin with Allow-Credentials: every site on the
+        # Internet could read a signed-in user's answers.
+        problems.append(
+            "PATHFINDER_CORS_ORIGINS is * with PATHFINDER_CORS_ALLOW_CREDENTIALS=true; "
+            "list the origins of your front ends"
         )
     if problems:
         raise ConfigurationError("refusing to start in production mode: " + "; ".join(problems))

@@ -13,7 +13,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.admin import account_routes
     from pathfinder.admin import routes as admin_routes
     from pathfinder.analytics import routes as analytics_routes
-    from pathfinder.api import errors, headers, health, openapi, validation
+    from pathfinder.api import cors, errors, headers, health, openapi, validation
     from pathfinder.audit import routes as audit_routes
     from pathfinder.auth import routes as auth_routes
     from pathfinder.career import routes as career_routes
@@ -43,3 +43,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(reference_routes.bp, url_prefix=API_PREFIX)
     openapi.init_app(app, url_prefix=API_PREFIX)
     headers.init_app(app, docs_path=f"{API_PREFIX}/docs")
+    cors.init_app(app)

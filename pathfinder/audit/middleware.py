@@ -133,9 +133,7 @@ def _start_request() -> None:
         _RequestState(
             request_id=new_id(),
             started=time.perf_counter(),
-            audited=audited
-            and request.path not in EXCLUDED_PATHS
-            and request.method != "OPTIONS",
+            audited=audited and request.path not in EXCLUDED_PATHS and request.method != "OPTIONS",
         ),
     )
 

@@ -1,11 +1,13 @@
 """The auth guard: every request passes here before its view runs.
 
-``OPTIONS`` requests pass untouched: they run no view and answer only the route's methods
-(and, for an allowed origin, its CORS headers). Order, as the architecture fixes it: the route's declared policy (none declared: 403), then
+Order, as the architecture fixes it: the route's declared policy (none declared: 403), then
 for non-public routes the JWT (signature, expiry, type: 401 when wrong), then its session
 row (revoked or expired: 401), then the account's status and the role the database holds now
 (not the role in the token, so a demotion takes effect at once), then MFA for admins when the
 system flag asks for it. The caller becomes ``flask.g.principal``.
+
+``OPTIONS`` requests pass untouched: they run no view and answer only the route's methods
+(and, for an allowed origin's preflight, its CORS headers).
 """
 
 from __future__ import annotations

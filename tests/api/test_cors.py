@@ -83,9 +83,7 @@ def test_options_answers_every_route_with_or_without_a_token(cors_app: Flask) ->
                 allowed_methods = allowed.headers.get("Access-Control-Allow-Methods", "")
                 if method not in allowed_methods:
                     failures.append(f"OPTIONS {path}: {method} not in {allowed_methods!r}")
-                if "authorization" not in allowed.headers.get(
-                    "Access-Control-Allow-Headers", ""
-                ):
+                if "authorization" not in allowed.headers.get("Access-Control-Allow-Headers", ""):
                     failures.append(f"OPTIONS {path}: Authorization not allowed")
                 if method not in allowed.headers.get("Allow", ""):
                     failures.append(f"OPTIONS {path}: Allow lacks {method}")

@@ -26,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     # SQLite busy timeout in milliseconds: concurrent writers wait instead of failing.
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
     "JSON_SORT_KEYS": False,
+    # Largest request body accepted, in bytes (Flask's own setting): 1 MiB holds the largest
+    # legitimate body (a CPA report, three 16 KiB preference documents, a 64 KiB CSV) many
+    # times over. A larger declared body is a 413 before anything reads it; a chunked one
+    # stops being read at the limit (pathfinder.api.limits).
+    "MAX_CONTENT_LENGTH": 1_048_576,
     # Production mode refuses to start without explicit secrets (pathfinder.security.secrets).
     "PRODUCTION": False,
     # Proxies in front of the app that set X-Forwarded-For/-Proto (0: none). With N, the

@@ -13,7 +13,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.admin import account_routes
     from pathfinder.admin import routes as admin_routes
     from pathfinder.analytics import routes as analytics_routes
-    from pathfinder.api import cors, errors, headers, health, openapi, validation
+    from pathfinder.api import cors, errors, headers, health, limits, openapi, validation
     from pathfinder.audit import routes as audit_routes
     from pathfinder.auth import routes as auth_routes
     from pathfinder.career import routes as career_routes
@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.reference import routes as reference_routes
 
     errors.init_app(app)
+    limits.init_app(app)
     app.json = validation.BoundedJSONProvider(app)
     app.before_request(validation.reject_nul_characters)
     app.register_blueprint(health.bp, url_prefix=API_PREFIX)

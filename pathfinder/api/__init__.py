@@ -42,6 +42,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(career_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(cpa_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(reference_routes.bp, url_prefix=API_PREFIX)
+    app.before_request(validation.refuse_missing_body)  # after the guard and maintenance
     openapi.init_app(app, url_prefix=API_PREFIX)
     headers.init_app(app, docs_path=f"{API_PREFIX}/docs")
     cors.init_app(app)

@@ -100,6 +100,8 @@ def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> 
     else:
         operation["security"] = [{BEARER_SCHEME: []}]
         operation["x-pathfinder-role"] = policy.role
+    if not declared.body_required and "requestBody" in operation:
+        operation["requestBody"]["required"] = False
     if isinstance(declared.body, Media):
         operation["requestBody"] = {
             "required": True,

@@ -104,7 +104,12 @@ def delete_experience(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.post("/me/experiences/<career_experience_id>/duplicate")
 @requires("user")
-@contract(body=DuplicateRequest, responses={201: CareerExperience}, tags=("experiences",))
+@contract(
+    body=DuplicateRequest,
+    responses={201: CareerExperience},
+    tags=("experiences",),
+    body_required=False,
+)
 def duplicate_experience(career_experience_id: str) -> ResponseReturnValue:
     """Copy an experience (optionally a new title; skills copied unless told not to)."""
     body = parse_body(DuplicateRequest)
@@ -113,7 +118,12 @@ def duplicate_experience(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.post("/me/experiences/<career_experience_id>/extract-skills")
 @requires("user")
-@contract(body=ExtractSkillsRequest, responses={200: CareerSkillExtraction}, tags=("experiences",))
+@contract(
+    body=ExtractSkillsRequest,
+    responses={200: CareerSkillExtraction},
+    tags=("experiences",),
+    body_required=False,
+)
 def extract_skills(career_experience_id: str) -> ResponseReturnValue:
     """Find catalogued skills in the experience's text; ``save`` (default) adds new ones."""
     body = parse_body(ExtractSkillsRequest)
@@ -131,7 +141,12 @@ def experience_skills(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.post("/me/experiences/<career_experience_id>/archive")
 @requires("user")
-@contract(body=ArchiveRequest, responses={200: CareerArchivedExperience}, tags=("archive",))
+@contract(
+    body=ArchiveRequest,
+    responses={200: CareerArchivedExperience},
+    tags=("archive",),
+    body_required=False,
+)
 def archive_experience(career_experience_id: str) -> ResponseReturnValue:
     """Move an experience into my archive (its skills stay, as standalone skills)."""
     body = parse_body(ArchiveRequest)

@@ -28,7 +28,12 @@ bp = Blueprint("chat", __name__)
 
 @bp.post("/me/chat/conversations")
 @requires("user")
-@contract(body=ConversationCreate, responses={201: ChatConversationOpened}, tags=("chat",))
+@contract(
+    body=ConversationCreate,
+    responses={201: ChatConversationOpened},
+    tags=("chat",),
+    body_required=False,
+)
 def create_conversation() -> ResponseReturnValue:
     """Start a conversation (title, optional context and model)."""
     body = parse_body(ConversationCreate)

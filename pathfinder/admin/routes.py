@@ -123,7 +123,7 @@ def revoke_user_sessions(user_id: str) -> ResponseReturnValue:
 @requires("admin")
 @contract(body=GroupAssignment, responses={200: AdminUser}, tags=("admin",))
 def assign_group(user_id: str) -> ResponseReturnValue:
-    """Put an account in a feature group (``null``: the default group)."""
+    """Put an account in a feature group (`null`: the default group)."""
     body = parse_body(GroupAssignment)
     return jsonify(users.assign_group(caller(), user_id, body.group_id)), 200
 
@@ -187,7 +187,7 @@ def create_invitations() -> ResponseReturnValue:
     tags=("admin",),
 )
 def upload_invitations() -> ResponseReturnValue:
-    """Invite from a CSV file (``text/csv`` body or multipart field ``file``)."""
+    """Invite from a CSV file (`text/csv` body or multipart field `file`)."""
     if (request.content_length or 0) > invitations.MAX_CSV_BYTES * 2:
         raise ValidationProblem(
             "The CSV file is too large.", errors=[{"field": "file", "message": "too large"}]

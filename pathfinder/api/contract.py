@@ -6,6 +6,10 @@ spectree; :func:`pathfinder.api.validation.parse_body` refuses to parse with a m
 than the declared one; and with ``CHECK_CONTRACTS`` on (the test suite turns it on) every
 answer is checked against its declared model, so the whole suite doubles as a contract test.
 
+A view's docstring becomes its operation's summary (first line) and description (the rest),
+which Swagger UI renders as Markdown: write view docstrings with single backticks (`code`),
+not reST's double ones (a test walks the document for them).
+
 Request validation stays ours (``parse_body``/``parse_query``: problem+json with field
 paths), so spectree runs with ``skip_validation``: it documents, it does not intercept.
 """

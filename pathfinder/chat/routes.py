@@ -44,7 +44,7 @@ def create_conversation() -> ResponseReturnValue:
 @requires("user")
 @contract(query=ConversationListQuery, responses={200: ChatConversationPage}, tags=("chat",))
 def list_conversations() -> ResponseReturnValue:
-    """My conversations, most recently active first; ``q`` searches titles."""
+    """My conversations, most recently active first; `q` searches titles."""
     query = parse_query(ConversationListQuery)
     return jsonify(service.list_conversations(caller(), query)), 200
 

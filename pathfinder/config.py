@@ -84,6 +84,10 @@ DEFAULTS: dict[str, Any] = {
     # Check every answer and parsed request against the route's declared contract
     # (pathfinder.api.contract); the test suite turns it on, a breach is an error there.
     "CHECK_CONTRACTS": False,
+    # Where clients reach the API (links to API operations in e-mails), and the web front
+    # end's base URL (None: no front end; mails then give the API request). pathfinder.mail.links
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    "FRONTEND_BASE_URL": None,
     # Browser origins allowed to call the API (comma-separated scheme://host[:port], or *);
     # empty: none, no answer carries CORS headers (pathfinder.api.cors, docs/security.md).
     "CORS_ORIGINS": "",

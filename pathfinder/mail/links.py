@@ -140,7 +140,8 @@ _REQUEST_LINE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (\S+)$", re.MULTILINE)
 def requests_in(body: str) -> list[tuple[str, str]]:
     """(method, URL) of each request or link a mail body gives, in order of appearance.
 
-    A ``See it:`` link or a bare URL is a ``GET``. For tests and ``pathfinder mail show``.
+    A ``See it:`` link or a bare URL is a ``GET``. Kept beside :func:`action_text`, the
+    format it reads, so the tests that follow every mailed link cannot drift from it.
     """
     found = []
     for line in body.splitlines():

@@ -7,6 +7,18 @@ bind = os.environ.get("PATHFINDER_BIND", "127.0.0.1:8000")
 # Sync workers: each request holds one database connection for its transaction.
 workers = int(os.environ.get("PATHFINDER_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("PATHFINDER_THREADS", "1"))
+# gunicorn's own refusals (414, 431, 400) answered as problem+json like the app's
+# (pathfinder.serving); gthread when threads are asked for, as gunicorn would pick.
+worker_class = (
+    "pathfinder.serving.ProblemThreaded" if threads > 1 else "pathfinder.serving.ProblemSync"
+)
+# Request-line and header limits, set here rather than left to gunicorn's defaults: a URL of
+# up to 8190 bytes (gunicorn's maximum; its default is 4094) holds every query the API
+# documents, and a longer one is a 414 problem. Bodies are limited by the app
+# (PATHFINDER_MAX_CONTENT_LENGTH, 413). docs/api.md, "Limits".
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
 timeout = 60
 graceful_timeout = 30
 keepalive = 5

@@ -8,7 +8,8 @@ environment variable is a clear start-up error rather than a silent default.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,11 @@ DEFAULTS: dict[str, Any] = {
     # SQLite busy timeout in milliseconds: concurrent writers wait instead of failing.
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
     "JSON_SORT_KEYS": False,
+    # Largest request body accepted, in bytes (Flask's own setting): 1 MiB holds the largest
+    # legitimate body (a CPA report, three 16 KiB preference documents, a 64 KiB CSV) many
+    # times over. A larger declared body is a 413 before anything reads it; a chunked one
+    # stops being read at the limit (pathfinder.api.limits).
+    "MAX_CONTENT_LENGTH": 1_048_576,
     # Production mode refuses to start without explicit secrets (pathfinder.security.secrets).
     "PRODUCTION": False,
     # Proxies in front of the app that set X-Forwarded-For/-Proto (0: none). With N, the
@@ -88,6 +94,17 @@ DEFAULTS: dict[str, Any] = {
     # Check every answer and parsed request against the route's declared contract
     # (pathfinder.api.contract); the test suite turns it on, a breach is an error there.
     "CHECK_CONTRACTS": False,
+    # Where clients reach the API (links to API operations in e-mails), and the web front
+    # end's base URL (None: no front end; mails then give the API request). pathfinder.mail.links
+    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
+    "FRONTEND_BASE_URL": None,
+    # Browser origins allowed to call the API (comma-separated scheme://host[:port], or *);
+    # empty: none, no answer carries CORS headers (pathfinder.api.cors, docs/security.md).
+    "CORS_ORIGINS": "",
+    # Let browsers send cookies/HTTP auth cross-origin; the API needs neither (bearer tokens).
+    "CORS_ALLOW_CREDENTIALS": False,
+    # Seconds a browser may cache a preflight answer.
+    "CORS_MAX_AGE": 600,
 }
 
 # Secrets production must set explicitly (no generated development value).
@@ -101,6 +118,38 @@ PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "secret", "dev", "deve
 
 class ConfigurationError(RuntimeError):
     """The configuration is unsafe or incomplete; the message says what to set."""
+
+
+def flag(value: Any) -> bool:
+    """A boolean setting: environment strings ``true``/``1``/``yes``/``on`` are true."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+_ORIGIN = re.compile(
+    r"^https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$"
+)
+
+
+def cors_origins(value: str | Iterable[str] | None) -> list[str]:
+    """The CORS allow-list: a comma-separated string or a list of origins, or ``*``.
+
+    A malformed entry is a start-up error: ``https://app.example.com/`` (with a slash) or
+    one with a path never equals a browser's ``Origin`` header, so it would silently allow
+    nothing.
+    """
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    origins = [str(item).strip() for item in items if str(item).strip()]
+    bad = [origin for origin in origins if origin != "*" and not _ORIGIN.match(origin)]
+    if bad:
+        raise ConfigurationError(
+            "PATHFINDER_CORS_ORIGINS must list origins as scheme://host[:port] "
+            f"(no path, no trailing slash), or *: {', '.join(bad)}"
+        )
+    return origins
 
 
 def check_production(config: Mapping[str, Any]) -> None:
@@ -132,6 +181,15 @@ def check_production(config: Mapping[str, Any]) -> None:
         problems.append(
             "PATHFINDER_DATABASE_URL is SQLite (or unset); production needs Oracle or "
             "PostgreSQL, or PATHFINDER_ALLOW_SQLITE_IN_PRODUCTION=true for a single-host pilot"
+        )
+    if "*" in cors_origins(config.get("CORS_ORIGINS")) and flag(
+        config.get("CORS_ALLOW_CREDENTIALS")
+    ):
+        # flask-cors then echoes any Origin with Allow-Credentials: every site on the
+        # Internet could read a signed-in user's answers.
+        problems.append(
+            "PATHFINDER_CORS_ORIGINS is * with PATHFINDER_CORS_ALLOW_CREDENTIALS=true; "
+            "list the origins of your front ends"
         )
     if problems:
         raise ConfigurationError("refusing to start in production mode: " + "; ".join(problems))

@@ -46,7 +46,9 @@ def init_app(app: Flask) -> None:
 
 def _check_maintenance() -> None:
     endpoint = request.endpoint
-    if endpoint is None or endpoint in ALWAYS_OPEN:
+    if endpoint is None or endpoint in ALWAYS_OPEN or request.method == "OPTIONS":
+        # A preflight refused with 503 would hide the real answer's problem from a
+        # browser; the request it announces gets the 503 instead.
         return
     view = current_app.view_functions.get(endpoint)
     policy = policy_of(view) if view is not None else None

@@ -11,4 +11,6 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e .
 .venv/bin/pathfinder db init
+# Mailed API requests (invitations, resets) name the address this server answers on.
+export PATHFINDER_PUBLIC_BASE_URL="${PATHFINDER_PUBLIC_BASE_URL:-http://127.0.0.1:${PORT:-5000}}"
 exec .venv/bin/pathfinder run --host 127.0.0.1 --port "${PORT:-5000}"

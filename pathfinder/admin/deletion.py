@@ -54,6 +54,7 @@ from pathfinder.auth.principal import Principal
 from pathfinder.db import Database, get_database
 from pathfinder.flags.evaluator import invalidate_on_commit
 from pathfinder.mail import Message, get_mailer
+from pathfinder.mail.links import action_text
 from pathfinder.provisioning import Provisioner
 from pathfinder.schema.shared import cpa
 from pathfinder.schema.shared.analytics import user_analytics
@@ -134,7 +135,7 @@ def schedule_deletion(principal: Principal, password: str) -> dict[str, Any]:
                 deletion_scheduled_for=when,
                 updated_at=now,
             )
-            page = f"{auth_service.settings().public_base_url}/account/deletion"
+            page = action_text("cancel_deletion")
             get_mailer().queue(
                 conn,
                 Message(

@@ -41,6 +41,7 @@ from pathfinder.auth.schemas import RegisterRequest
 from pathfinder.db import Database, get_database
 from pathfinder.ids import new_id
 from pathfinder.mail import Message, get_mailer
+from pathfinder.mail.links import action_text
 from pathfinder.security.tokens import new_token, token_hash
 
 MAX_PER_CALL = 100
@@ -96,7 +97,7 @@ def inviter_name(conn: Connection, user_id: str | None) -> str:
 
 
 def _invitation_link(token: str) -> str:
-    return f"{auth_service.settings().public_base_url}/invitations/{token}"
+    return action_text("accept_invitation", token)
 
 
 def _send_invitation(
@@ -110,8 +111,8 @@ def _send_invitation(
             subject="You are invited to Pathfinder",
             body=(
                 f"{inviter} invited you to Pathfinder.\n\n"
-                f"Create your account with this link before {expires_at:%Y-%m-%d %H:%M} UTC:"
-                f"\n\n{_invitation_link(token)}\n\nThe link works once."
+                f"Create your account before {expires_at:%Y-%m-%d %H:%M} UTC:"
+                f"\n\n{_invitation_link(token)}\n\nThe invitation works once."
             ),
         ),
     )

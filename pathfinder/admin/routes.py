@@ -89,7 +89,7 @@ def suspend_user(user_id: str) -> ResponseReturnValue:
 
 @bp.post("/admin/users/<user_id>/reactivate")
 @requires("admin")
-@contract(body=OptionalReason, responses={200: AdminUser}, tags=("admin",))
+@contract(body=OptionalReason, responses={200: AdminUser}, tags=("admin",), body_required=False)
 def reactivate_user(user_id: str) -> ResponseReturnValue:
     """Let a suspended or locked account sign in again."""
     body = parse_body(OptionalReason)
@@ -107,7 +107,12 @@ def force_password_reset(user_id: str) -> ResponseReturnValue:
 
 @bp.delete("/admin/users/<user_id>/sessions")
 @requires("admin")
-@contract(body=OptionalReason, responses={200: AdminSessionsEnded}, tags=("admin",))
+@contract(
+    body=OptionalReason,
+    responses={200: AdminSessionsEnded},
+    tags=("admin",),
+    body_required=False,
+)
 def revoke_user_sessions(user_id: str) -> ResponseReturnValue:
     """Sign an account out of every device."""
     body = parse_body(OptionalReason)
@@ -118,7 +123,7 @@ def revoke_user_sessions(user_id: str) -> ResponseReturnValue:
 @requires("admin")
 @contract(body=GroupAssignment, responses={200: AdminUser}, tags=("admin",))
 def assign_group(user_id: str) -> ResponseReturnValue:
-    """Put an account in a feature group (``null``: the default group)."""
+    """Put an account in a feature group (`null`: the default group)."""
     body = parse_body(GroupAssignment)
     return jsonify(users.assign_group(caller(), user_id, body.group_id)), 200
 
@@ -182,7 +187,7 @@ def create_invitations() -> ResponseReturnValue:
     tags=("admin",),
 )
 def upload_invitations() -> ResponseReturnValue:
-    """Invite from a CSV file (``text/csv`` body or multipart field ``file``)."""
+    """Invite from a CSV file (`text/csv` body or multipart field `file`)."""
     if (request.content_length or 0) > invitations.MAX_CSV_BYTES * 2:
         raise ValidationProblem(
             "The CSV file is too large.", errors=[{"field": "file", "message": "too large"}]
@@ -203,7 +208,9 @@ def revoke_invitation(invitation_id: str) -> ResponseReturnValue:
 
 @bp.post("/admin/invitations/<invitation_id>/resend")
 @requires("admin")
-@contract(body=ResendRequest, responses={200: AdminInvitation}, tags=("admin",))
+@contract(
+    body=ResendRequest, responses={200: AdminInvitation}, tags=("admin",), body_required=False
+)
 def resend_invitation(invitation_id: str) -> ResponseReturnValue:
     """Send an invitation again with a new token and expiry."""
     body = parse_body(ResendRequest)

@@ -27,6 +27,7 @@ from pathfinder.auth.principal import ROLE_RANK, Principal
 from pathfinder.db import get_database
 from pathfinder.flags.evaluator import invalidate_on_commit
 from pathfinder.mail import Message, get_mailer
+from pathfinder.mail.links import action_text
 from pathfinder.security.tokens import new_token, token_hash
 
 SUSPENDABLE = ("active", "pending_verification", "locked")
@@ -214,7 +215,7 @@ def force_password_reset(actor: Principal, user_id: str, reason: str) -> dict[st
                 body=(
                     "An administrator asked you to choose a new password; your old one no "
                     "longer works and you have been signed out everywhere.\n\n"
-                    f"{config.public_base_url}/reset-password?token={token}\n"
+                    f"{action_text('reset_password', token)}\n"
                 ),
             ),
         )

@@ -14,10 +14,12 @@ def init_app(app: Flask) -> None:
     from pathfinder.admin import routes as admin_routes
     from pathfinder.analytics import routes as analytics_routes
     from pathfinder.api import (
+        cors,
         errors,
         headers,
         health,
         idempotency,
+        limits,
         openapi,
         preconditions,
         validation,
@@ -33,6 +35,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.reference import routes as reference_routes
 
     errors.init_app(app)
+    limits.init_app(app)
     idempotency.init_app(app)  # after the auth guard (create_app installs it first)
     app.json = validation.BoundedJSONProvider(app)
     app.before_request(validation.reject_nul_characters)
@@ -50,6 +53,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(career_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(cpa_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(reference_routes.bp, url_prefix=API_PREFIX)
+    app.before_request(validation.refuse_missing_body)  # after the guard and maintenance
     preconditions.init_app(app)  # wraps the PATCH/PUT views: after every blueprint
     openapi.init_app(app, url_prefix=API_PREFIX)
     headers.init_app(app, docs_path=f"{API_PREFIX}/docs")
+    cors.init_app(app)

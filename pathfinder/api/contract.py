@@ -6,6 +6,10 @@ spectree; :func:`pathfinder.api.validation.parse_body` refuses to parse with a m
 than the declared one; and with ``CHECK_CONTRACTS`` on (the test suite turns it on) every
 answer is checked against its declared model, so the whole suite doubles as a contract test.
 
+A view's docstring becomes its operation's summary (first line) and description (the rest),
+which Swagger UI renders as Markdown: write view docstrings with single backticks (`code`),
+not reST's double ones (a test walks the document for them).
+
 Request validation stays ours (``parse_body``/``parse_query``: problem+json with field
 paths), so spectree runs with ``skip_validation``: it documents, it does not intercept.
 """
@@ -97,6 +101,9 @@ class Contract:
     body: type[BaseModel] | Media | None
     responses: Mapping[int, ResponseSpec] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    # False for an action whose every field is optional (archive, resend...): no body at all
+    # then means an empty object. Otherwise a missing body is a 422 (parse_body).
+    body_required: bool = True
 
 
 # pydantic's own rule for a ``$defs`` key (``GenerateJsonSchema.normalize_name``): a component
@@ -160,17 +167,26 @@ def contract(
     body: type[BaseModel] | Media | None = None,
     responses: Mapping[int, ResponseSpec],
     tags: tuple[str, ...] = (),
+    body_required: bool = True,
 ) -> Callable[[F], F]:
     """Declare a view's query model, body model and success answers (status -> model).
 
     ``None`` as a response means "no body" (204); :class:`Media` a non-JSON body (as a
-    request ``body`` too: an uploaded file, read by the view itself). Errors
+    request ``body`` too: an uploaded file, read by the view itself). A declared body is
+    required unless ``body_required=False`` (an action whose fields are all optional, where
+    sending nothing is the natural call); the document says which. Errors
     need no declaration: every operation documents problem+json for any 4xx/5xx; declare an
     error status only when its body is not a problem (``/health``'s 503).
     """
     if not responses or not any(status < 400 for status in responses):
         raise ValueError("declare the success answers; problem+json errors need no declaration")
-    declared = Contract(query=query, body=body, responses=dict(responses), tags=tags)
+    if not body_required and not (
+        isinstance(body, type) and not any(f.is_required() for f in body.model_fields.values())
+    ):
+        raise ValueError("only a JSON body whose fields are all optional may be optional")
+    declared = Contract(
+        query=query, body=body, responses=dict(responses), tags=tags, body_required=body_required
+    )
     spec_models: dict[str, Any] = {}
     for status, answer in responses.items():
         spec_models[f"HTTP_{status}"] = answer if isinstance(answer, type) else None

@@ -81,7 +81,7 @@ def health() -> ResponseReturnValue:
 def ready() -> ResponseReturnValue:
     """Readiness: the database answers with an initialised schema and the key provider works.
 
-    A load balancer sends traffic only to instances that answer 200 here; ``/health`` is
+    A load balancer sends traffic only to instances that answer 200 here; `/health` is
     the liveness check (the process is up).
     """
     from flask import current_app

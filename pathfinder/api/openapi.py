@@ -116,6 +116,8 @@ def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> 
     else:
         operation["security"] = [{BEARER_SCHEME: []}]
         operation["x-pathfinder-role"] = policy.role
+    if not declared.body_required and "requestBody" in operation:
+        operation["requestBody"]["required"] = False
     if isinstance(declared.body, Media):
         operation["requestBody"] = {
             "required": True,
@@ -286,7 +288,8 @@ def _validate(model: type[BaseModel], response: Response) -> None:
 def _check_after_request(response: Response) -> Response:
     from flask import request
 
-    if request.endpoint and not response.direct_passthrough:
+    # OPTIONS is Flask's automatic answer (Allow, CORS), not the view's: no contract covers it.
+    if request.endpoint and request.method != "OPTIONS" and not response.direct_passthrough:
         check_response(current_app.view_functions.get(request.endpoint), response)
     return response
 

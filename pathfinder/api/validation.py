@@ -4,10 +4,22 @@ Error entries carry the field path and pydantic's message, never the submitted v
 may be a password). Text with a NUL character (U+0000) is refused for every route before
 the view runs: PostgreSQL cannot store it in text or JSON, so it would otherwise surface as
 a server error deep in a write (found by the fuzzing run).
+
+A body is read in this order, each failure with its own answer (``docs/api.md``):
+
+* no body where the route declares a required one: 422, field ``body`` (before, it was read
+  as ``{}``, and ``PUT /me/preferences`` with no body wiped all three settings);
+* a body that is not JSON by its ``Content-Type``: 415;
+* JSON that does not parse (truncated, a stray comma): 400 ``malformed-body`` with the
+  parser's position;
+* an object that repeats a key: 422 naming the key's path (JSON parsers disagree on which
+  copy wins, so the client and the server could read different documents);
+* a document that is not an object: 400; then the model's own validation: 422.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from flask import current_app, request
@@ -30,6 +42,18 @@ class ValidationProblem(Problem):
     status = 422
     slug = "validation-error"
     title = "The request is not valid"
+
+
+class MalformedBody(Problem):
+    status = 400
+    slug = "malformed-body"
+    title = "Malformed request body"
+
+
+class UnsupportedMediaType(Problem):
+    status = 415
+    slug = "unsupported-media-type"
+    title = "Unsupported media type"
 
 
 NUL = "\x00"
@@ -103,6 +127,103 @@ def reject_nul_characters() -> None:
             raise _nul_problem(field)
 
 
+class _RepeatedKeys(dict[str, Any]):
+    """A JSON object that named ``repeated`` more than once (the last value was kept)."""
+
+    repeated: str
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) == len(pairs):
+        return document
+    marked = _RepeatedKeys(document)
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            marked.repeated = key
+            break
+        seen.add(key)
+    return marked
+
+
+def _repeated_key_path(document: Any) -> str | None:
+    """The dotted path of the first key an object repeats, or None. Iterative, like NUL."""
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, _RepeatedKeys):
+            return f"{path}.{value.repeated}" if path else value.repeated
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value))
+    return None
+
+
+def _body_is_required() -> bool:
+    declared = contract_of(current_app.view_functions.get(request.endpoint or ""))
+    return declared is None or declared.body_required
+
+
+def _missing_body() -> ValidationProblem:
+    return ValidationProblem(
+        "This operation needs a JSON request body.",
+        errors=[{"field": "body", "message": "a JSON object is required"}],
+    )
+
+
+def refuse_missing_body() -> None:
+    """``before_request``: a route whose contract requires a JSON body gets one, or 422.
+
+    Checked here, from the declaration, rather than only where a view parses its body: some
+    views look their resource up first, so a missing body on an unknown id was a 404 there
+    and a 422 elsewhere. Runs after the auth guard (an anonymous caller still gets 401).
+    """
+    if request.routing_exception is not None or request.method == "OPTIONS":
+        return
+    declared = contract_of(current_app.view_functions.get(request.endpoint or ""))
+    if declared is None or not isinstance(declared.body, type) or not declared.body_required:
+        return
+    if not request.get_data(cache=True).strip():
+        raise _missing_body()
+
+
+def read_json_body() -> Any:
+    """The request's JSON document, or a problem saying exactly what is wrong with it.
+
+    ``None`` when no body was sent and the route's contract makes the body optional.
+    """
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if not _body_is_required():
+            return None
+        raise _missing_body()
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            "The request body must be JSON, sent with Content-Type: application/json."
+        )
+    try:
+        document = current_app.json.loads(raw, object_pairs_hook=_json_object)
+    except UnicodeDecodeError as exc:
+        raise MalformedBody("The request body is not UTF-8 encoded JSON.") from exc
+    except json.JSONDecodeError as exc:
+        # The parser's message names a position, never the submitted text.
+        raise MalformedBody(
+            f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} "
+            f"column {exc.colno}."
+        ) from exc
+    except ValueError as exc:
+        raise MalformedBody(f"The request body is not valid JSON: {exc}.") from exc
+    repeated = _repeated_key_path(document)
+    if repeated is not None:
+        raise ValidationProblem(
+            "The JSON document names a key twice in one object.",
+            errors=[{"field": repeated, "message": "duplicate key"}],
+        )
+    return document
+
+
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     """``[{"field": "a.b", "message": ...}]`` from a pydantic error, without input values."""
     errors = []
@@ -125,17 +246,14 @@ def _check_declared(kind: str, model: type[BaseModel]) -> None:
 
 
 def parse_body(model: type[M]) -> M:
-    """The JSON body as ``model``; 400 when it is not a JSON object, 422 when invalid."""
+    """The JSON body as ``model``: 422 when missing (unless optional) or invalid, 415 when
+    not JSON, 400 when it does not parse or is not an object."""
     _check_declared("body", model)
-    data: Any = request.get_json(silent=True)
-    if data is None and request.content_length in (None, 0) and not request.data:
-        data = {}
-    if not isinstance(data, dict):
-        raise Problem(
-            "The request body must be a JSON object (Content-Type: application/json).",
-            slug="malformed-body",
-            title="Malformed request body",
-        )
+    data: Any = read_json_body()
+    if data is None:
+        data = {}  # an optional body, not sent
+    elif not isinstance(data, dict):
+        raise MalformedBody("The request body must be a JSON object.")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -16,8 +16,10 @@ Failing to write the row is logged and never reaches the client: the response ha
 computed by then, and an audit outage must not turn successful requests into errors. The
 row is prepared in the request and inserted with others by the worker's writer
 (:mod:`pathfinder.audit.request_rows`) within ``AUDIT_REQUEST_FLUSH_SECONDS``.
-``/api/v1/health`` is not logged (load balancers poll it every few seconds), and nothing is
-written when ``AUDIT_REQUESTS`` is false.
+``/api/v1/health`` is not logged (load balancers poll it every few seconds), nor are
+``OPTIONS`` requests (a browser's CORS preflight before each cross-origin call: no
+credentials, no view runs, nothing changes), and nothing is written when ``AUDIT_REQUESTS``
+is false.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ def _start_request() -> None:
         _RequestState(
             request_id=new_id(),
             started=time.perf_counter(),
-            audited=audited and request.path not in EXCLUDED_PATHS,
+            audited=audited and request.path not in EXCLUDED_PATHS and request.method != "OPTIONS",
         ),
     )
 

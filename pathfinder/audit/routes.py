@@ -7,7 +7,7 @@ with ``cursor`` continues below it, so pages stay stable while new rows are appe
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from flask import Blueprint, jsonify
@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 
 from pathfinder.api.contract import contract
 from pathfinder.api.validation import RequestModel, parse_query
+from pathfinder.audit.events import EVENTS
 from pathfinder.audit.responses import AuditEventPage
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller
@@ -45,13 +46,17 @@ PUBLIC_COLUMNS = (
 )
 
 CURSOR_DESCRIPTION = "The `next_cursor` of the previous page."
+# The closed vocabulary as an enum: an unknown name is a 422 naming the parameter (it used to
+# answer 200 with an empty list, which reads as "nothing happened"), and the document lists
+# the names a client may filter on.
+AuditEventType = Literal[tuple(sorted(EVENTS))]  # type: ignore[valid-type]
 
 
 class AuditQuery(RequestModel):
     user_id: str | None = Field(
         default=None, max_length=26, description="Events where this user is actor or target."
     )
-    event_type: str | None = Field(default=None, max_length=64)
+    event_type: AuditEventType | None = None
     since: datetime | None = Field(default=None, description="Inclusive; with a time zone.")
     until: datetime | None = Field(default=None, description="Exclusive; with a time zone.")
     cursor: int | None = Field(default=None, ge=1, description=CURSOR_DESCRIPTION)

@@ -5,6 +5,9 @@ for non-public routes the JWT (signature, expiry, type: 401 when wrong), then it
 row (revoked or expired: 401), then the account's status and the role the database holds now
 (not the role in the token, so a demotion takes effect at once), then MFA for admins when the
 system flag asks for it. The caller becomes ``flask.g.principal``.
+
+``OPTIONS`` requests pass untouched: they run no view and answer only the route's methods
+(and, for an allowed origin's preflight, its CORS headers).
 """
 
 from __future__ import annotations
@@ -70,6 +73,11 @@ def _guard() -> None:
     endpoint = request.endpoint
     if endpoint is None:
         return  # no route matched: the 404/405 handler answers
+    if request.method == "OPTIONS":
+        # A CORS preflight (or a plain OPTIONS) carries no credentials and runs no view:
+        # Flask answers it with the route's Allow header. flask-jwt-extended exempts
+        # OPTIONS and loads no claims, so reading them here was a 500 on every route.
+        return
     view = current_app.view_functions.get(endpoint)
     if view is None:
         return

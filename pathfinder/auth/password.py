@@ -21,6 +21,7 @@ from pathfinder.auth.service import (
 )
 from pathfinder.db import get_database
 from pathfinder.mail import Message, get_mailer
+from pathfinder.mail.links import action_text
 from pathfinder.security.tokens import new_token, token_hash
 
 
@@ -109,14 +110,17 @@ def request_password_reset(email: str, meta: RequestMeta) -> None:
             expires_at=now + settings().password_reset,
             now=now,
         )
-        link = f"{settings().public_base_url}/reset-password?token={token}"
         get_mailer().queue(
             conn,
             Message(
                 recipient=user["email"],
                 template="password_reset",
                 subject="Reset your Pathfinder password",
-                body=f"Use this link within the hour to choose a new password:\n\n{link}\n",
+                body=(
+                    "Choose a new password within the hour:\n\n"
+                    f"{action_text('reset_password', token)}\n\n"
+                    "If you did not ask for this, ignore this message.\n"
+                ),
             ),
         )
 
@@ -199,14 +203,13 @@ def request_email_verification(principal: Principal, meta: RequestMeta) -> bool:
             expires_at=now + settings().email_verification,
             now=now,
         )
-        link = f"{settings().public_base_url}/verify-email?token={token}"
         get_mailer().queue(
             conn,
             Message(
                 recipient=user["email"],
                 template="email_verification",
                 subject="Confirm your e-mail address for Pathfinder",
-                body=f"Confirm this address by opening:\n\n{link}\n",
+                body=f"Confirm this address:\n\n{action_text('verify_email', token)}\n",
             ),
         )
     return True

@@ -84,7 +84,7 @@ def register() -> ResponseReturnValue:
 @contract(body=LoginRequest, responses={200: AuthLoginResult}, tags=("auth",))
 @rate_limited("RATELIMIT_LOGIN", account_field="login")
 def login() -> ResponseReturnValue:
-    """Password login; answers tokens, or ``mfa_required`` with a short-lived MFA token."""
+    """Password login; answers tokens, or `mfa_required` with a short-lived MFA token."""
     body = parse_body(LoginRequest)
     result = service.login(body.login, body.password, request_meta())
     return jsonify(result.as_json()), 200

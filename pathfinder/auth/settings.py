@@ -22,8 +22,6 @@ AUTH_DEFAULTS: dict[str, Any] = {
     # "default" (argon2id RFC 9106 low-memory) or "fast" (tests only).
     "PASSWORD_HASH_PROFILE": "default",
     "RECOVERY_CODE_COUNT": 10,
-    # Where e-mailed links point (the web front end's pages).
-    "PUBLIC_BASE_URL": "http://127.0.0.1:5000",
     # flask-limiter strings; storage "memory://" is per process: use a shared store
     # (e.g. redis://) when running several workers.
     "RATELIMIT_LOGIN": "10 per minute",
@@ -49,7 +47,6 @@ class AuthSettings:
     password_reset: timedelta
     email_verification: timedelta
     recovery_code_count: int
-    public_base_url: str
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> AuthSettings:
@@ -67,5 +64,4 @@ class AuthSettings:
             password_reset=timedelta(minutes=float(get("PASSWORD_RESET_MINUTES"))),
             email_verification=timedelta(hours=float(get("EMAIL_VERIFICATION_HOURS"))),
             recovery_code_count=int(get("RECOVERY_CODE_COUNT")),
-            public_base_url=str(get("PUBLIC_BASE_URL")).rstrip("/"),
         )

@@ -88,7 +88,7 @@ def get_experience(career_experience_id: str) -> ResponseReturnValue:
 @requires("user")
 @contract(body=ExperienceUpdate, responses={200: CareerExperience}, tags=("experiences",))
 def update_experience(career_experience_id: str) -> ResponseReturnValue:
-    """Change the fields sent (``null`` clears an optional one)."""
+    """Change the fields sent (`null` clears an optional one)."""
     body = parse_body(ExperienceUpdate)
     return jsonify(service.update_experience(caller(), career_experience_id, body)), 200
 
@@ -104,7 +104,12 @@ def delete_experience(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.post("/me/experiences/<career_experience_id>/duplicate")
 @requires("user")
-@contract(body=DuplicateRequest, responses={201: CareerExperience}, tags=("experiences",))
+@contract(
+    body=DuplicateRequest,
+    responses={201: CareerExperience},
+    tags=("experiences",),
+    body_required=False,
+)
 def duplicate_experience(career_experience_id: str) -> ResponseReturnValue:
     """Copy an experience (optionally a new title; skills copied unless told not to)."""
     body = parse_body(DuplicateRequest)
@@ -113,9 +118,14 @@ def duplicate_experience(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.post("/me/experiences/<career_experience_id>/extract-skills")
 @requires("user")
-@contract(body=ExtractSkillsRequest, responses={200: CareerSkillExtraction}, tags=("experiences",))
+@contract(
+    body=ExtractSkillsRequest,
+    responses={200: CareerSkillExtraction},
+    tags=("experiences",),
+    body_required=False,
+)
 def extract_skills(career_experience_id: str) -> ResponseReturnValue:
-    """Find catalogued skills in the experience's text; ``save`` (default) adds new ones."""
+    """Find catalogued skills in the experience's text; `save` (default) adds new ones."""
     body = parse_body(ExtractSkillsRequest)
     return jsonify(service.extract_skills(caller(), career_experience_id, save=body.save)), 200
 
@@ -131,7 +141,12 @@ def experience_skills(career_experience_id: str) -> ResponseReturnValue:
 
 @bp.post("/me/experiences/<career_experience_id>/archive")
 @requires("user")
-@contract(body=ArchiveRequest, responses={200: CareerArchivedExperience}, tags=("archive",))
+@contract(
+    body=ArchiveRequest,
+    responses={200: CareerArchivedExperience},
+    tags=("archive",),
+    body_required=False,
+)
 def archive_experience(career_experience_id: str) -> ResponseReturnValue:
     """Move an experience into my archive (its skills stay, as standalone skills)."""
     body = parse_body(ArchiveRequest)
@@ -180,7 +195,7 @@ def list_skills() -> ResponseReturnValue:
 @requires("user")
 @contract(body=SkillCreate, responses={201: CareerSkill}, tags=("skills",))
 def create_skill() -> ResponseReturnValue:
-    """Add a skill, standalone or tied to one of my experiences (``experience_id``)."""
+    """Add a skill, standalone or tied to one of my experiences (`experience_id`)."""
     return jsonify(service.create_skill(caller(), parse_body(SkillCreate))), 201
 
 
@@ -207,7 +222,7 @@ def get_skill(skill_id: str) -> ResponseReturnValue:
 @requires("user")
 @contract(body=SkillUpdate, responses={200: CareerSkill}, tags=("skills",))
 def update_skill(skill_id: str) -> ResponseReturnValue:
-    """Change the fields sent (``experience_id: null`` makes it standalone)."""
+    """Change the fields sent (`experience_id: null` makes it standalone)."""
     return jsonify(service.update_skill(caller(), skill_id, parse_body(SkillUpdate))), 200
 
 
@@ -243,5 +258,5 @@ def quick_summary() -> ResponseReturnValue:
 @requires("user")
 @contract(responses={200: CareerTotals}, tags=("summaries",))
 def career_summary() -> ResponseReturnValue:
-    """Totals over my experiences (the ``career_summary`` view)."""
+    """Totals over my experiences (the `career_summary` view)."""
     return jsonify(summary_service.career_summary(caller())), 200

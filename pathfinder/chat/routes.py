@@ -28,7 +28,12 @@ bp = Blueprint("chat", __name__)
 
 @bp.post("/me/chat/conversations")
 @requires("user")
-@contract(body=ConversationCreate, responses={201: ChatConversationOpened}, tags=("chat",))
+@contract(
+    body=ConversationCreate,
+    responses={201: ChatConversationOpened},
+    tags=("chat",),
+    body_required=False,
+)
 def create_conversation() -> ResponseReturnValue:
     """Start a conversation (title, optional context and model)."""
     body = parse_body(ConversationCreate)
@@ -39,7 +44,7 @@ def create_conversation() -> ResponseReturnValue:
 @requires("user")
 @contract(query=ConversationListQuery, responses={200: ChatConversationPage}, tags=("chat",))
 def list_conversations() -> ResponseReturnValue:
-    """My conversations, most recently active first; ``q`` searches titles."""
+    """My conversations, most recently active first; `q` searches titles."""
     query = parse_query(ConversationListQuery)
     return jsonify(service.list_conversations(caller(), query)), 200
 

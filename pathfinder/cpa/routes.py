@@ -165,7 +165,7 @@ def get_report(report_id: str) -> ResponseReturnValue:
 @requires("user")
 @contract(body=ReportUpdate, responses={200: CpaReportChecked}, tags=REPORTS)
 def update_report(report_id: str) -> ResponseReturnValue:
-    """Change a report (``version`` required; 409 when stale)."""
+    """Change a report (`version` required; 409 when stale)."""
     principal = caller()
     body = body_for(ReportUpdate, lambda: service.report_exists(principal, report_id))
     return jsonify(service.update_report(principal, report_id, body)), 200
@@ -175,7 +175,7 @@ def update_report(report_id: str) -> ResponseReturnValue:
 @requires("user")
 @contract(query=VersionQuery, responses={204: None}, tags=REPORTS)
 def delete_report(report_id: str) -> ResponseReturnValue:
-    """Delete a draft report (``?version=`` required)."""
+    """Delete a draft report (`?version=` required)."""
     principal = caller()
     query = query_for(VersionQuery, lambda: service.report_exists(principal, report_id))
     service.delete_report(principal, report_id, query.version)
@@ -217,7 +217,7 @@ def get_experience(experience_id: str) -> ResponseReturnValue:
 @requires("user")
 @contract(body=CpaExperienceUpdate, responses={200: CpaExperience}, tags=EXPERIENCES)
 def update_experience(experience_id: str) -> ResponseReturnValue:
-    """Edit: writes a new version (``version_number`` required; 409 when stale)."""
+    """Edit: writes a new version (`version_number` required; 409 when stale)."""
     principal = caller()
     body = body_for(
         CpaExperienceUpdate, lambda: experiences.experience_exists(principal, experience_id)
@@ -229,7 +229,7 @@ def update_experience(experience_id: str) -> ResponseReturnValue:
 @requires("user")
 @contract(query=ExperienceVersionQuery, responses={204: None}, tags=EXPERIENCES)
 def delete_experience(experience_id: str) -> ResponseReturnValue:
-    """Remove an experience from its report (``?version_number=`` required)."""
+    """Remove an experience from its report (`?version_number=` required)."""
     principal = caller()
     query = query_for(
         ExperienceVersionQuery, lambda: experiences.experience_exists(principal, experience_id)

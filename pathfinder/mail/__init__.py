@@ -118,7 +118,11 @@ class SmtpMailer(OutboxMailer):
 
 
 def init_app(app: Flask) -> None:
-    """Choose the mailer from ``MAIL_SMTP_HOST`` (unset: the outbox mailer)."""
+    """Choose the mailer from ``MAIL_SMTP_HOST`` (unset: the outbox mailer); check the base
+    URLs mailed links are built on, so a malformed one stops start-up, not a mail."""
+    from pathfinder.mail.links import check_base_urls
+
+    check_base_urls(app.config)
     host = app.config.get("MAIL_SMTP_HOST")
     if host:
         mailer: Mailer = SmtpMailer(

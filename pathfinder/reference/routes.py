@@ -39,7 +39,7 @@ bp = Blueprint("reference", __name__)
 @requires("user")
 @contract(query=SkillCatalogQuery, responses={200: RefSkillPage}, tags=("reference",))
 def list_skills() -> ResponseReturnValue:
-    """Search the skills catalogue (``q`` in names and aliases, ``category``); paginated."""
+    """Search the skills catalogue (`q` in names and aliases, `category`); paginated."""
     return jsonify(service.list_skills(parse_query(SkillCatalogQuery))), 200
 
 
@@ -71,7 +71,7 @@ def get_skill(ref_skill_id: str) -> ResponseReturnValue:
 @requires("admin")
 @contract(body=SkillCatalogUpdate, responses={200: RefSkill}, tags=("reference",))
 def update_skill(ref_skill_id: str) -> ResponseReturnValue:
-    """Change a catalogue entry (deactivate with ``is_active: false``)."""
+    """Change a catalogue entry (deactivate with `is_active: false`)."""
     body = parse_body(SkillCatalogUpdate)
     return jsonify(service.update_skill(caller(), ref_skill_id, body)), 200
 
@@ -89,7 +89,7 @@ def delete_skill(ref_skill_id: str) -> ResponseReturnValue:
 @requires("user")
 @contract(query=CareerPathQuery, responses={200: RefCareerPathPage}, tags=("reference",))
 def list_career_paths() -> ResponseReturnValue:
-    """Career paths with their ordered stages (``q`` search, ``key`` for one); paginated."""
+    """Career paths with their ordered stages (`q` search, `key` for one); paginated."""
     return jsonify(service.list_career_paths(parse_query(CareerPathQuery))), 200
 
 

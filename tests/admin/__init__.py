@@ -39,9 +39,12 @@ def mails(db: Database, recipient: str, template: str | None = None) -> list[dic
 
 
 def link_token(body: str, path: str) -> str:
-    """The token of the first ``.../<path>/<token>`` or ``?token=`` link in a mail body."""
-    found = re.search(rf"/{path}/([A-Za-z0-9_-]+)", body) or re.search(
-        r"token=([A-Za-z0-9_-]+)", body
+    """The token of the first ``.../<path>/<token>`` link, ``?token=`` or ``"token": "..."``
+    in a mail body."""
+    found = (
+        re.search(rf"/{path}/([A-Za-z0-9_-]+)", body)
+        or re.search(r"token=([A-Za-z0-9_-]+)", body)
+        or re.search(r'"token": "([A-Za-z0-9_-]+)"', body)
     )
     assert found, body
     return found.group(1)

@@ -47,7 +47,9 @@ def test_schedule_see_and_cancel(client: FlaskClient, auth: AuthActions, db: Dat
     when = datetime.fromisoformat(scheduled.get_json()["scheduled_for"])
     assert timedelta(days=6, hours=23) < when - datetime.now(UTC) <= timedelta(days=7)
     notice = mails(db, "kim@example.com", "account_deletion_scheduled")
-    assert len(notice) == 1 and "/account/deletion" in notice[0]["body"]
+    assert (
+        len(notice) == 1 and "DELETE http://127.0.0.1:5000/api/v1/me/deletion" in notice[0]["body"]
+    )
     assert client.get(DELETION, headers=me).get_json()["scheduled"] is True
     twice = client.post(DELETION, headers=me, json={"password": DEFAULT_PASSWORD})
     assert twice.status_code == 409

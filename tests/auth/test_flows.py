@@ -153,8 +153,8 @@ def test_registration_rejects_bad_input_clearly(client: FlaskClient, auth: AuthA
     assert problem(weak)["type"].endswith("weak-password")
 
     not_json = client.post("/api/v1/auth/register", data="x", content_type="text/plain")
-    assert not_json.status_code == 400
-    assert problem(not_json)["type"].endswith("malformed-body")
+    assert not_json.status_code == 415
+    assert problem(not_json)["type"].endswith("unsupported-media-type")
 
     extra = client.post(
         "/api/v1/auth/register",

@@ -29,7 +29,7 @@ def last_link_token(db: Database, recipient: str, template: str) -> str:
             .first()
         )
     assert body is not None
-    match = re.search(r"token=([A-Za-z0-9_\-]+)", body)
+    match = re.search(r'(?:token=|"token": ")([A-Za-z0-9_\-]+)', body)
     assert match
     return match.group(1)
 

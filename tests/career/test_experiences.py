@@ -98,7 +98,8 @@ def test_validation_failures(client: FlaskClient, auth: AuthActions) -> None:
     assert error_fields(missing) == {"title", "start_date"}
 
     not_json = client.post(EXPERIENCES, headers=headers, data="[1]", content_type="text/plain")
-    assert not_json.status_code == 400 and problem(not_json)["type"].endswith("malformed-body")
+    assert not_json.status_code == 415
+    assert problem(not_json)["type"].endswith("unsupported-media-type")
     as_list = client.post(EXPERIENCES, headers=headers, json=[experience()])
     assert as_list.status_code == 400
 

@@ -227,7 +227,9 @@ def test_invalid_requests(client: FlaskClient, auth: AuthActions) -> None:
         response = client.post(BASE, headers=headers, json=body)
         assert response.status_code == 422, body
         assert [e["field"] for e in problem(response)["errors"]] == [field]
-    assert problem(client.post(BASE, headers=headers, data="[1]"))["status"] == 400
+    # A body without Content-Type: application/json is not read as JSON.
+    assert problem(client.post(BASE, headers=headers, data="[1]"))["status"] == 415
+    assert problem(client.post(BASE, headers=headers, json=[1]))["status"] == 400
 
     cid = new_conversation(client, headers)["id"]
     for body in ({}, {"content": ""}, {"content": "x" * 8001}, {"content": 5}):

@@ -171,7 +171,8 @@ def test_flag_definitions_are_validated(client: FlaskClient, auth: AuthActions) 
         == 422
     )
     assert client.get(f"{FLAGS}/nope", headers=boss).status_code == 404
-    assert client.post(FLAGS, headers=boss, data="not json").status_code == 400
+    assert client.post(FLAGS, headers=boss, data="not json").status_code == 415
+    assert client.post(FLAGS, headers=boss, json="not an object").status_code == 400
 
 
 def test_changes_are_audited_with_old_and_new_values(

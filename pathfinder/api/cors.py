@@ -41,10 +41,12 @@ ALLOW_HEADERS = (
 )
 # Response headers a browser client may read (the CORS-safelisted ones need no listing):
 # Retry-After on 429/503, Location of a created resource, ETag for conditional updates,
-# X-Request-Id for a support ticket, Content-Disposition for a download's file name.
+# X-Request-Id for a support ticket, Content-Disposition for a download's file name,
+# Idempotent-Replayed to tell a replayed create from a new one.
 EXPOSE_HEADERS = (
     "Content-Disposition",
     "ETag",
+    "Idempotent-Replayed",
     "Location",
     "Retry-After",
     "X-Request-Id",

@@ -53,3 +53,7 @@ FOREIGN_RESOURCES: dict[str, ResourceFactory] = {
     "skill_id": career.foreign_skill,
     "archive_id": career.foreign_archived,
 }
+
+# Path parameters naming shared catalogue entries that every user may read (no owner, so
+# there is no "another user's" one to be refused); the matrix skips its cross-user check.
+SHARED_RESOURCES = frozenset({"ref_skill_id", "career_path_id"})

@@ -61,7 +61,7 @@ def list_users() -> ResponseReturnValue:
     return jsonify(users.list_users(parse_query(UserListQuery))), 200
 
 
-@bp.get("/admin/users/<user_id>")
+@bp.get("/admin/users/<id:user_id>")
 @requires("admin")
 @contract(responses={200: AdminUser}, tags=("admin",))
 def get_user(user_id: str) -> ResponseReturnValue:
@@ -69,7 +69,7 @@ def get_user(user_id: str) -> ResponseReturnValue:
     return jsonify(users.get_user(user_id)), 200
 
 
-@bp.put("/admin/users/<user_id>/role")
+@bp.put("/admin/users/<id:user_id>/role")
 @requires("site_admin")
 @contract(body=RoleChangeRequest, responses={200: AdminRoleChange}, tags=("admin",))
 def change_role(user_id: str) -> ResponseReturnValue:
@@ -78,7 +78,7 @@ def change_role(user_id: str) -> ResponseReturnValue:
     return jsonify(service.change_role(caller(), user_id, body.role, request_meta())), 200
 
 
-@bp.post("/admin/users/<user_id>/suspend")
+@bp.post("/admin/users/<id:user_id>/suspend")
 @requires("admin")
 @contract(body=ReasonRequest, responses={200: AdminUser}, tags=("admin",))
 def suspend_user(user_id: str) -> ResponseReturnValue:
@@ -87,7 +87,7 @@ def suspend_user(user_id: str) -> ResponseReturnValue:
     return jsonify(users.suspend(caller(), user_id, body.reason)), 200
 
 
-@bp.post("/admin/users/<user_id>/reactivate")
+@bp.post("/admin/users/<id:user_id>/reactivate")
 @requires("admin")
 @contract(body=OptionalReason, responses={200: AdminUser}, tags=("admin",), body_required=False)
 def reactivate_user(user_id: str) -> ResponseReturnValue:
@@ -96,7 +96,7 @@ def reactivate_user(user_id: str) -> ResponseReturnValue:
     return jsonify(users.reactivate(caller(), user_id, body.reason)), 200
 
 
-@bp.post("/admin/users/<user_id>/password-reset")
+@bp.post("/admin/users/<id:user_id>/password-reset")
 @requires("admin")
 @contract(body=ReasonRequest, responses={200: AdminPasswordReset}, tags=("admin",))
 def force_password_reset(user_id: str) -> ResponseReturnValue:
@@ -105,7 +105,7 @@ def force_password_reset(user_id: str) -> ResponseReturnValue:
     return jsonify(users.force_password_reset(caller(), user_id, body.reason)), 200
 
 
-@bp.delete("/admin/users/<user_id>/sessions")
+@bp.delete("/admin/users/<id:user_id>/sessions")
 @requires("admin")
 @contract(
     body=OptionalReason,
@@ -119,7 +119,7 @@ def revoke_user_sessions(user_id: str) -> ResponseReturnValue:
     return jsonify(users.revoke_sessions(caller(), user_id, body.reason)), 200
 
 
-@bp.put("/admin/users/<user_id>/group")
+@bp.put("/admin/users/<id:user_id>/group")
 @requires("admin")
 @contract(body=GroupAssignment, responses={200: AdminUser}, tags=("admin",))
 def assign_group(user_id: str) -> ResponseReturnValue:
@@ -128,7 +128,7 @@ def assign_group(user_id: str) -> ResponseReturnValue:
     return jsonify(users.assign_group(caller(), user_id, body.group_id)), 200
 
 
-@bp.post("/admin/users/<user_id>/export")
+@bp.post("/admin/users/<id:user_id>/export")
 @requires("admin")
 @contract(body=ReasonRequest, responses={201: AccountExportLink}, tags=("admin",))
 def export_user(user_id: str) -> ResponseReturnValue:
@@ -137,7 +137,7 @@ def export_user(user_id: str) -> ResponseReturnValue:
     return jsonify(export.export_on_request(caller(), user_id, body.reason).as_json()), 201
 
 
-@bp.delete("/admin/users/<user_id>")
+@bp.delete("/admin/users/<id:user_id>")
 @requires("site_admin")
 @contract(body=AdminDeletion, responses={200: AdminDeletionReport}, tags=("admin",))
 def delete_user(user_id: str) -> ResponseReturnValue:
@@ -167,7 +167,12 @@ def list_invitations() -> ResponseReturnValue:
 
 @bp.post("/admin/invitations")
 @requires("admin")
-@contract(body=InvitationBatch, responses={201: AdminInvitationBatch}, tags=("admin",))
+@contract(
+    body=InvitationBatch,
+    responses={201: AdminInvitationBatch},
+    tags=("admin",),
+    links={"invitation_id": "/created/0/id"},
+)
 def create_invitations() -> ResponseReturnValue:
     """Invite up to 100 addresses; each gets its link by e-mail (never in the answer)."""
     body = parse_body(InvitationBatch)
@@ -198,7 +203,7 @@ def upload_invitations() -> ResponseReturnValue:
     return jsonify(invitations.create_invitations(caller(), items)), 201
 
 
-@bp.post("/admin/invitations/<invitation_id>/revoke")
+@bp.post("/admin/invitations/<id:invitation_id>/revoke")
 @requires("admin")
 @contract(responses={200: AdminInvitation}, tags=("admin",))
 def revoke_invitation(invitation_id: str) -> ResponseReturnValue:
@@ -206,7 +211,7 @@ def revoke_invitation(invitation_id: str) -> ResponseReturnValue:
     return jsonify(invitations.revoke_invitation(caller(), invitation_id)), 200
 
 
-@bp.post("/admin/invitations/<invitation_id>/resend")
+@bp.post("/admin/invitations/<id:invitation_id>/resend")
 @requires("admin")
 @contract(
     body=ResendRequest, responses={200: AdminInvitation}, tags=("admin",), body_required=False
@@ -232,13 +237,15 @@ def list_groups() -> ResponseReturnValue:
 
 @bp.post("/admin/groups")
 @requires("admin")
-@contract(body=GroupCreate, responses={201: AdminGroupDetail}, tags=("admin",))
+@contract(
+    body=GroupCreate, responses={201: AdminGroupDetail}, tags=("admin",), links={"group_id": "/id"}
+)
 def create_group() -> ResponseReturnValue:
     """Create a group (optionally the default one)."""
     return jsonify(groups.create_group(caller(), parse_body(GroupCreate))), 201
 
 
-@bp.get("/admin/groups/<group_id>")
+@bp.get("/admin/groups/<id:group_id>")
 @requires("admin")
 @contract(responses={200: AdminGroupDetail}, tags=("admin",))
 def get_group(group_id: str) -> ResponseReturnValue:
@@ -246,7 +253,7 @@ def get_group(group_id: str) -> ResponseReturnValue:
     return jsonify(groups.get_group(group_id)), 200
 
 
-@bp.patch("/admin/groups/<group_id>")
+@bp.patch("/admin/groups/<id:group_id>")
 @requires("admin")
 @contract(body=GroupUpdate, responses={200: AdminGroupDetail}, tags=("admin",))
 def update_group(group_id: str) -> ResponseReturnValue:
@@ -254,7 +261,7 @@ def update_group(group_id: str) -> ResponseReturnValue:
     return jsonify(groups.update_group(caller(), group_id, parse_body(GroupUpdate))), 200
 
 
-@bp.delete("/admin/groups/<group_id>")
+@bp.delete("/admin/groups/<id:group_id>")
 @requires("admin")
 @contract(responses={204: None}, tags=("admin",))
 def delete_group(group_id: str) -> ResponseReturnValue:
@@ -263,7 +270,7 @@ def delete_group(group_id: str) -> ResponseReturnValue:
     return "", 204
 
 
-@bp.post("/admin/groups/<group_id>/members")
+@bp.post("/admin/groups/<id:group_id>/members")
 @requires("admin")
 @contract(body=GroupMembers, responses={200: AdminGroupMembersAdded}, tags=("admin",))
 def add_group_members(group_id: str) -> ResponseReturnValue:

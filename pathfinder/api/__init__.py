@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
         preconditions,
         validation,
     )
+    from pathfinder.api.fields import IdConverter
     from pathfinder.audit import routes as audit_routes
     from pathfinder.auth import routes as auth_routes
     from pathfinder.career import routes as career_routes
@@ -34,6 +35,8 @@ def init_app(app: Flask) -> None:
     from pathfinder.profile import routes as profile_routes
     from pathfinder.reference import routes as reference_routes
 
+    # Before any blueprint: their rules are compiled with the converter as they are added.
+    app.url_map.converters["id"] = IdConverter
     errors.init_app(app)
     limits.init_app(app)
     idempotency.init_app(app)  # after the auth guard (create_app installs it first)

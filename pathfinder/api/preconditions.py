@@ -33,8 +33,8 @@ LOCK_WAIT_SECONDS = 10.0
 _READER_ATTRIBUTE = "_pathfinder_precondition_reader"
 # A write whose resource is read at another path: (write rule suffix, reader rule suffix).
 _READ_ELSEWHERE = {
-    "/admin/users/<user_id>/role": "/admin/users/<user_id>",
-    "/admin/users/<user_id>/group": "/admin/users/<user_id>",
+    "/admin/users/<id:user_id>/role": "/admin/users/<id:user_id>",
+    "/admin/users/<id:user_id>/group": "/admin/users/<id:user_id>",
 }
 
 

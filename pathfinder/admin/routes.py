@@ -41,7 +41,7 @@ from pathfinder.admin.schemas import (
     ResendRequest,
     UserListQuery,
 )
-from pathfinder.api.contract import Media, contract
+from pathfinder.api.contract import Media, Rule, contract
 from pathfinder.api.validation import ValidationProblem, parse_body, parse_query
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller, request_meta
@@ -190,6 +190,15 @@ def create_invitations() -> ResponseReturnValue:
     ),
     responses={201: AdminInvitationBatch},
     tags=("admin",),
+    rules=(
+        Rule(
+            "file",
+            "UTF-8 text of at most 64 KiB without NUL, a header row with an `email` column "
+            "and only the columns above, 1 to 100 invitations",
+        ),
+        Rule("rows.*", "a row has no more fields than the header"),
+        Rule("rows.*.*", "each row's fields are valid as in `POST /admin/invitations`"),
+    ),
 )
 def upload_invitations() -> ResponseReturnValue:
     """Invite from a CSV file (`text/csv` body or multipart field `file`)."""

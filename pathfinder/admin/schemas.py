@@ -30,6 +30,8 @@ InvitationStatus = Literal["pending", "accepted", "expired", "revoked"]
 class InvitationItem(RequestModel):
     """One invitation: who, with which role and group, valid for how many days."""
 
+    rules = (Rule("feature_group_id", "an existing group"),)
+
     email: Email
     role: Role = "user"
     feature_group_id: Id | None = None
@@ -117,6 +119,8 @@ class OptionalReason(RequestModel):
 
 class GroupAssignment(RequestModel):
     """``{"group_id": "..."}`` to assign, ``{"group_id": null}`` to fall back to the default."""
+
+    rules = (Rule("group_id", "an existing group"),)
 
     group_id: Id | None
 

@@ -40,6 +40,10 @@ _ID = re.compile(ID_PATTERN)
 # spelled out because Python's ``\s`` also matches U+001C-U+001F, which are not stripped.
 STRIPPED = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 NOT_BLANK = f"[^{STRIPPED}]"
+# Text of any kind never holds NUL (U+0000): PostgreSQL cannot store it, and every route
+# refuses it (pathfinder.api.validation.reject_nul_characters).
+TEXT = r"^[^\x00]*$"
+NOT_BLANK_TEXT = f"^[^\\x00]*[^\\x00{STRIPPED}][^\\x00]*$"
 _SPACES = re.compile(f"[{STRIPPED}]+")
 
 

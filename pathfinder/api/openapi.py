@@ -62,6 +62,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 _RULE_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 _RULE_CONVERTER = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")
 RULES_EXTENSION = "x-pathfinder-rules"
+PATH_TEXT = {"type": "string", "minLength": 1, "pattern": "^[^\\x00]+$"}
 
 
 class ContractViolation(AssertionError):
@@ -79,8 +80,8 @@ def path_parameter_schemas(app: Flask) -> dict[str, dict[str, dict[str, Any]]]:
     for rule in app.url_map.iter_rules():
         for converter, name in _RULE_CONVERTER.findall(rule.rule):
             schema = getattr(app.url_map.converters.get(converter or "default"), "schema", None)
-            if schema is not None:
-                schemas.setdefault(openapi_path(rule), {})[name] = dict(schema)
+            # Any other segment is text, and no text holds NUL (refused on every route).
+            schemas.setdefault(openapi_path(rule), {})[name] = dict(schema or PATH_TEXT)
     return schemas
 
 

@@ -68,12 +68,29 @@ def _current_tag(reader: Callable[..., Any], view_args: dict[str, Any]) -> str |
     return etag_of(response.get_data())
 
 
+def _validate_request(view: Callable[..., Any]) -> None:
+    """Parse the request as the view's contract declares (its problems are raised here)."""
+    from pathfinder.api.contract import contract_of
+    from pathfinder.api.validation import parse_body, parse_query
+
+    declared = contract_of(view)
+    if declared is None:
+        return
+    if isinstance(declared.query, type):
+        parse_query(declared.query)
+    if isinstance(declared.body, type):
+        parse_body(declared.body)
+
+
 def _conditional(view: Callable[..., Any], reader: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def write(**view_args: Any) -> Any:
         wanted = request.headers.get("If-Match")
         if wanted is None:
             return view(**view_args)
+        # A request that is not valid is a 422 whatever its If-Match: RFC 9110 evaluates
+        # preconditions once the request itself has passed its checks (section 13.2.1).
+        _validate_request(view)
         from pathfinder.db import get_database
         from pathfinder.db.named_locks import named_lock
 

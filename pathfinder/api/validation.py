@@ -32,7 +32,7 @@ from pydantic_core import core_schema
 
 from pathfinder.api.contract import Rule, contract_of
 from pathfinder.api.errors import Problem
-from pathfinder.api.fields import NOT_BLANK
+from pathfinder.api.fields import NOT_BLANK_TEXT, TEXT
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,6 +44,8 @@ class RequestSchema(GenerateJsonSchema):
       omittable`) shows no ``default: null``, which its own type would refuse.
     * Text with a minimum length must hold a character that is not stripped: whitespace is
       stripped before lengths are checked, so ``"   "`` is empty to the server.
+    * Text never holds NUL (U+0000), which every route refuses (:func:`reject_nul_characters`).
+      A field with a pattern of its own says so with its pattern.
     """
 
     def default_schema(self, schema: core_schema.WithDefaultSchema) -> dict[str, Any]:
@@ -54,9 +56,13 @@ class RequestSchema(GenerateJsonSchema):
 
     def str_schema(self, schema: core_schema.StringSchema) -> dict[str, Any]:
         generated = super().str_schema(schema)
+        if "pattern" in generated:
+            return generated
         stripped = schema.get("strip_whitespace") is not False  # a field may opt out
-        if stripped and generated.get("minLength", 0) >= 1 and "pattern" not in generated:
-            generated["pattern"] = NOT_BLANK
+        if stripped and generated.get("minLength", 0) >= 1:
+            generated["pattern"] = NOT_BLANK_TEXT
+        else:
+            generated["pattern"] = TEXT
         return generated
 
 
@@ -205,6 +211,16 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return marked
 
 
+def _json_float(text: str) -> float | int:
+    """A JSON number written with a fraction or exponent: an int when it has no fraction.
+
+    To JSON Schema ``5.0`` and ``5`` are the same number and both are an ``integer``; the
+    strict parse of a body would refuse the float for an integer field.
+    """
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
 def _repeated_key_path(document: Any) -> str | None:
     """The dotted path of the first key an object repeats, or None. Iterative, like NUL."""
     stack: list[tuple[str, Any]] = [("", document)]
@@ -217,6 +233,9 @@ def _repeated_key_path(document: Any) -> str | None:
         elif isinstance(value, list):
             stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value))
     return None
+
+
+NO_BODY: Any = object()
 
 
 def _body_is_required() -> bool:
@@ -250,19 +269,22 @@ def refuse_missing_body() -> None:
 def read_json_body() -> Any:
     """The request's JSON document, or a problem saying exactly what is wrong with it.
 
-    ``None`` when no body was sent and the route's contract makes the body optional.
+    :data:`NO_BODY` when no body was sent and the route's contract makes the body optional
+    (a JSON ``null`` is a document, and not an object).
     """
     raw = request.get_data(cache=True)
     if not raw.strip():
         if not _body_is_required():
-            return None
+            return NO_BODY
         raise _missing_body()
     if not request.is_json:
         raise UnsupportedMediaType(
             "The request body must be JSON, sent with Content-Type: application/json."
         )
     try:
-        document = current_app.json.loads(raw, object_pairs_hook=_json_object)
+        document = current_app.json.loads(
+            raw, object_pairs_hook=_json_object, parse_float=_json_float
+        )
     except UnicodeDecodeError as exc:
         raise MalformedBody("The request body is not UTF-8 encoded JSON.") from exc
     except json.JSONDecodeError as exc:
@@ -391,13 +413,27 @@ def _validated(model: type[M], data: Any, *, strict: bool, detail: str) -> M:
     return parsed  # type: ignore[return-value]
 
 
+def _holds_free_json(annotation: Any) -> bool:
+    """Whether a field takes any JSON (``Any``, ``dict[str, Any]``): its text has no schema."""
+    if annotation is Any:
+        return True
+    options = typing.get_args(annotation) or ()
+    return typing.get_origin(annotation) is dict or any(_holds_free_json(o) for o in options)
+
+
 def model_rules(model: type[BaseModel], prefix: str = "") -> Iterator[Rule]:
-    """``model``'s rules and those of the models its list fields hold (``items.*.``)."""
+    """``model``'s rules and those of the models its list fields hold (``items.*.``).
+
+    A field taking any JSON gets the NUL rule, which a schema of "anything" cannot state
+    (the error names the path inside it: ``preferences.theme``).
+    """
     if not issubclass(model, RequestModel):
         return
     for rule in model.rules:
         yield Rule(f"{prefix}{rule.field}", rule.says, rule.uses, rule.check)
     for name, info in model.model_fields.items():
+        if _holds_free_json(info.annotation):
+            yield Rule(f"{prefix}{name}*", "no NUL character (U+0000) in any key or text")
         item_model = _item_model(info.annotation)
         if item_model is not None:
             yield from model_rules(item_model, f"{prefix}{name}.*.")
@@ -420,7 +456,7 @@ def parse_body(model: type[M]) -> M:
     not JSON, 400 when it does not parse or is not an object."""
     _check_declared("body", model)
     data: Any = read_json_body()
-    if data is None:
+    if data is NO_BODY:
         data = {}  # an optional body, not sent
     elif not isinstance(data, dict):
         raise MalformedBody("The request body must be a JSON object.")

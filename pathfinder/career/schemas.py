@@ -176,7 +176,21 @@ class ExperienceQuery(RequestModel):
     the range). ``skill``: a skill attached to the role or one of its technologies.
     """
 
-    rules = (CURSOR_RULE,)
+    rules = (
+        CURSOR_RULE,
+        Rule(
+            "start_to",
+            "on or after `start_from`",
+            ("start_from", "start_to"),
+            lambda values: (
+                "must be on or after start_from"
+                if values["start_from"]
+                and values["start_to"]
+                and values["start_to"] < values["start_from"]
+                else None
+            ),
+        ),
+    )
 
     company: str | None = Field(default=None, max_length=200)
     q: str | None = Field(default=None, max_length=200, description="text in the title")

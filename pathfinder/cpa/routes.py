@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
-from pathfinder.api.contract import Media, contract
+from pathfinder.api.contract import Media, Rule, contract
 from pathfinder.api.errors import Problem
 from pathfinder.api.validation import parse_body, parse_query
 from pathfinder.auth.policy import requires
@@ -403,6 +403,12 @@ def list_submissions(report_id: str) -> ResponseReturnValue:
     responses={201: CpaSubmission},
     tags=SUBMISSIONS,
     links={"submission_id": "/id"},
+    rules=(
+        Rule(
+            "report",
+            "has at least one experience, each within the configured character limit",
+        ),
+    ),
 )
 def create_submission(report_id: str) -> ResponseReturnValue:
     """Freeze the report into a submission with its SHA-256 (nothing is sent anywhere)."""

@@ -112,10 +112,13 @@ IN_PERIOD = (
     Rule("experience_start_date", "within the report's period"),
     Rule("experience_end_date", "within the report's period"),
 )
-NARRATIVE_LIMIT = Rule(
-    "challenge",
-    "the four parts together (`challenge`, `actions`, `results`, `lessons_learned`) within "
-    "the configured character limit; the error names the first part over it",
+NARRATIVE_LIMIT = tuple(
+    Rule(
+        part,
+        "the four parts together (`challenge`, `actions`, `results`, `lessons_learned`) "
+        "within the configured character limit; each part with text is named",
+    )
+    for part in ("challenge", "actions", "results", "lessons_learned")
 )
 
 
@@ -175,7 +178,7 @@ EXPERIENCE_ORDER = _order("experience_start_date", "experience_end_date", strict
 
 
 class CpaExperienceCreate(RequestModel):
-    rules = (EXPERIENCE_ORDER, KNOWN_CODE, *IN_PERIOD, NARRATIVE_LIMIT)
+    rules = (EXPERIENCE_ORDER, KNOWN_CODE, *IN_PERIOD, *NARRATIVE_LIMIT)
 
     sub_competency_code: Code
     experience_title: Title
@@ -199,7 +202,7 @@ class CpaExperienceUpdate(RequestModel):
         Rule("experience_end_date", "not before `experience_start_date`, as sent or stored"),
         KNOWN_CODE,
         *IN_PERIOD,
-        NARRATIVE_LIMIT,
+        *NARRATIVE_LIMIT,
     )
 
     version_number: int = Field(ge=1)
@@ -252,10 +255,14 @@ ACTIVITY_ORDER = _order("start_date", "end_date", strict=False)
 ACTIVITY_CODES = Rule(
     "competencies_demonstrated.*", "a competency of the report's framework version"
 )
+ACTIVITY_IN_PERIOD = (
+    Rule("start_date", "within the report's period"),
+    Rule("end_date", "within the report's period"),
+)
 
 
 class ActivityCreate(RequestModel):
-    rules = (ACTIVITY_ORDER, ACTIVITY_CODES)
+    rules = (ACTIVITY_ORDER, ACTIVITY_CODES, *ACTIVITY_IN_PERIOD)
 
     activity_type: ActivityType
     activity_description: ActivityText | None = None
@@ -274,6 +281,7 @@ class ActivityUpdate(RequestModel):
         ACTIVITY_ORDER,
         Rule("end_date", "not before `start_date`, as sent or stored"),
         ACTIVITY_CODES,
+        *ACTIVITY_IN_PERIOD,
     )
 
     activity_type: ActivityType = omittable()
@@ -334,7 +342,7 @@ class ExportQuery(RequestModel):
 
 
 class DraftCreate(RequestModel):
-    rules = (KNOWN_CODE, KNOWN_FRAMEWORK, NARRATIVE_LIMIT)
+    rules = (KNOWN_CODE, KNOWN_FRAMEWORK, *NARRATIVE_LIMIT)
 
     sub_competency_code: Code
     proficiency_level: Level
@@ -349,7 +357,7 @@ class DraftCreate(RequestModel):
 class DraftUpdate(RequestModel):
     """Changed fields; the code and the level may be changed, not cleared."""
 
-    rules = (KNOWN_CODE, NARRATIVE_LIMIT)
+    rules = (KNOWN_CODE, *NARRATIVE_LIMIT)
 
     sub_competency_code: Code = omittable()
     proficiency_level: Level = omittable()
@@ -369,7 +377,7 @@ class DraftPromote(RequestModel):
         Rule("experience_title", "given when the draft has no title"),
         KNOWN_CODE,
         *IN_PERIOD,
-        NARRATIVE_LIMIT,
+        *NARRATIVE_LIMIT,
     )
 
     report_id: Id

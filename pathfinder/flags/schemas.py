@@ -111,6 +111,8 @@ class OverrideCreate(RequestModel):
             _one_target,
         ),
         Rule("value", "a value of the flag's type, one of its `allowed_values` if it has them"),
+        Rule("user_id", "an existing user"),
+        Rule("group_id", "an existing group"),
     )
 
     user_id: Id = omittable()

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 from pathfinder.api.fields import omittable
 from pathfinder.api.validation import RequestModel, Rule
@@ -23,7 +23,8 @@ from pathfinder.security.passwords import WeakPassword, check_password_policy
 # Deliberately simple: one @, at most 64 characters before it, a dot in the domain, and no
 # spaces or control characters. The excluded class is spelled out (no \s) so that Python
 # and JavaScript regular expressions, the server's and a client's, read it the same way.
-_EMAIL_EXCLUDED = r"@\x00-\x20\x7f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+_EMAIL_EXCLUDED = r"@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+EMAIL_RULE_TEXT = "one @, at most 64 characters before it, a dot after it, no spaces or controls"
 EMAIL_REGEX = f"^[^{_EMAIL_EXCLUDED}]{{1,64}}@[^{_EMAIL_EXCLUDED}]+\\.[^{_EMAIL_EXCLUDED}]+$"
 EMAIL_PATTERN = re.compile(EMAIL_REGEX)
 EMAIL_MAX_LENGTH = 254
@@ -31,7 +32,7 @@ EMAIL_MAX_LENGTH = 254
 
 def check_email(value: str) -> str:
     if len(value) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.fullmatch(value):
-        raise ValueError("not a valid e-mail address")
+        raise ValueError(f"not an e-mail address: {EMAIL_RULE_TEXT}")
     return value
 
 
@@ -154,10 +155,8 @@ def _one_factor(values: Mapping[str, Any]) -> str | None:
 class MfaLoginRequest(RequestModel):
     """The second step of a sign-in: exactly one of ``code`` and ``recovery_code``."""
 
-    # The schema says "exactly one" itself; the rule names the field when it is broken.
-    model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["code"]}, {"required": ["recovery_code"]}]}
-    )
+    # "Exactly one" is a rule, not a top-level `oneOf`: openapi-python-client drops a model
+    # whose schema is a `oneOf` beside its properties, silently, with its operation's body.
     rules = (
         Rule(
             "code",

@@ -7,9 +7,10 @@ on the stored flag, so the service checks that (and names the offending field).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from pathfinder.admin.paging import PageQuery
 from pathfinder.api.fields import Id, IsoDateTime, omittable
@@ -90,6 +91,16 @@ class FlagUpdate(RequestModel):
     active_until: IsoDateTime | None = None
 
 
+def _in_the_future(values: Mapping[str, Any]) -> str | None:
+    expires = values["expires_at"]
+    if expires is not None and expires <= datetime.now(UTC):
+        return "must be in the future"
+    return None
+
+
+FUTURE_EXPIRY = Rule("expires_at", "in the future", ("expires_at",), _in_the_future)
+
+
 def _one_target(values: Mapping[str, Any]) -> str | None:
     if (values["user_id"] is None) == (values["group_id"] is None):
         return "give exactly one of user_id and group_id"
@@ -99,10 +110,8 @@ def _one_target(values: Mapping[str, Any]) -> str | None:
 class OverrideCreate(RequestModel):
     """An override for exactly one user or one group."""
 
-    # The schema says "exactly one" itself; the rule names the field when it is broken.
-    model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["user_id"]}, {"required": ["group_id"]}]}
-    )
+    # "Exactly one" is a rule, not a top-level `oneOf`: openapi-python-client drops a model
+    # whose schema is a `oneOf` beside its properties, silently, with its operation's body.
     rules = (
         Rule(
             "user_id",
@@ -113,6 +122,7 @@ class OverrideCreate(RequestModel):
         Rule("value", "a value of the flag's type, one of its `allowed_values` if it has them"),
         Rule("user_id", "an existing user"),
         Rule("group_id", "an existing group"),
+        FUTURE_EXPIRY,
     )
 
     user_id: Id = omittable()
@@ -127,6 +137,7 @@ class OverrideUpdate(RequestModel):
 
     rules = (
         Rule("value", "a value of the flag's type, one of its `allowed_values` if it has them"),
+        FUTURE_EXPIRY,
     )
 
     value: Any = None

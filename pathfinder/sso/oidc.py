@@ -7,8 +7,8 @@ the rules Pathfinder holds the provider to.
   (OpenID Connect Discovery 4.3), or nothing it says is trusted.
 * **Keys** (``jwks_uri``) are cached the same way. A token signed with a key id the cache
   does not hold makes one refetch (the provider rotated its keys), at most once per
-  ``SSO_JWKS_MIN_REFRESH_SECONDS``, so tokens with made-up key ids cannot turn the
-  application into a flood of requests to the provider.
+  ``SSO_JWKS_MIN_REFRESH_SECONDS`` (the first right away), so tokens with made-up key ids
+  cannot turn the application into a flood of requests to the provider.
 * **ID tokens** are checked entirely: an asymmetric signature by a key of the provider
   (never ``none``, never an HMAC with the client secret), ``iss``, ``aud`` (and ``azp``),
   ``exp``/``iat`` with ``SSO_CLOCK_SKEW_SECONDS`` of tolerance, the ``nonce`` of this flow,
@@ -129,6 +129,7 @@ class OidcClient:
         self._metadata_at = 0.0
         self._keys: KeySet | None = None
         self._keys_at = 0.0
+        self._forced_at = float("-inf")
         # Counters for operators and tests: how often the provider was asked.
         self.metadata_fetches = 0
         self.jwks_fetches = 0
@@ -205,14 +206,14 @@ class OidcClient:
         """The provider's signing keys: cached; ``refresh`` refetches (rate-limited)."""
         with self._lock:
             now = self._clock()
-            age = now - self._keys_at
-            fresh = age < self.settings.metadata_ttl_seconds
-            if (
-                self._keys is not None
-                and fresh
-                and (not refresh or age < self.settings.jwks_min_refresh_seconds)
-            ):
+            fresh = now - self._keys_at < self.settings.metadata_ttl_seconds
+            # Refetches asked for by unknown key ids are spaced out; the first one after
+            # a rotation goes through at once.
+            spaced = now - self._forced_at < self.settings.jwks_min_refresh_seconds
+            if self._keys is not None and fresh and (not refresh or spaced):
                 return self._keys
+            if refresh:
+                self._forced_at = now
         document = self._get_json(self.metadata().jwks_uri)
         try:
             keys = KeySet.import_key_set(document)  # type: ignore[arg-type]

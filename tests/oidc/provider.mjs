@@ -46,10 +46,22 @@ function accountClaims(login) {
 }
 
 const idTokenTtl = new Map(settings.clients.map((c) => [c.client_id, c.id_token_ttl_seconds]));
+const tokenDelay = new Map(settings.clients.map((c) => [c.client_id, c.token_response_delay_ms]));
+
+// A token response held back after it was made: its ID token is already expired on arrival
+// when the client's ID tokens live shorter than the delay.
+function delayTokenResponse(req, res) {
+  const basic = /^Basic (.+)$/.exec(req.headers.authorization || '');
+  const clientId = basic ? decodeURIComponent(Buffer.from(basic[1], 'base64').toString().split(':')[0]) : null;
+  const delay = tokenDelay.get(clientId);
+  if (!delay) return;
+  const end = res.end.bind(res);
+  res.end = (...args) => { setTimeout(() => end(...args), delay); return res; };
+}
 
 function build(keys) {
   const provider = new Provider(issuer, {
-    clients: settings.clients.map(({ id_token_ttl_seconds: _ttl, ...client }) => ({
+    clients: settings.clients.map(({ id_token_ttl_seconds: _ttl, token_response_delay_ms: _d, ...client }) => ({
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
@@ -149,6 +161,7 @@ const server = http.createServer(async (req, res) => {
       return json(res, 200, { kid: keys[0].kid });
     }
     if (url.pathname === '/__test/health') return json(res, 200, { issuer });
+    if (url.pathname === '/token') delayTokenResponse(req, res);
     return provider.callback()(req, res);
   } catch (err) {
     console.error(err);

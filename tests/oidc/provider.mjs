@@ -72,10 +72,10 @@ function build(keys) {
       claims: async () => accountClaims(id),
     }),
     claims: {
-      openid: ['sub'],
+      // amr with openid: in every ID token, as Entra ID and others send it.
+      openid: ['sub', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['name', 'picture'],
-      amr: null,
       acr: null,
       auth_time: null,
       sid: null,

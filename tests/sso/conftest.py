@@ -22,14 +22,14 @@ def idp() -> TestIdp:
     return TestIdp(idp_url())
 
 
-def sso_config(idp: TestIdp, **providers: dict[str, Any]) -> dict[str, Any]:
+def sso_config(idp: TestIdp, providers: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Settings naming the test IdP as ``idp`` and ``idp-short`` (short-lived ID tokens)."""
     entries = {
         "idp": {"issuer": idp.base, "client_id": "pathfinder", "display_name": "Test IdP"},
         "idp-short": {"issuer": idp.base, "client_id": "pathfinder-short"},
     }
     for name, extra in providers.items():
-        entries[name.replace("_", "-")] = {**entries.get(name.replace("_", "-"), {}), **extra}
+        entries[name] = {**entries.get(name, {}), **extra}
     return {
         "SSO_PROVIDERS": entries,
         "SSO_CLIENT_SECRET_IDP": client_config("pathfinder")["client_secret"],
@@ -45,7 +45,7 @@ def make_sso_app(database_url: str, tmp_path: Path, idp: TestIdp) -> Iterator[Ca
     made: list[Flask] = []
 
     def build(providers: dict[str, dict[str, Any]] | None = None, **overrides: Any) -> Flask:
-        config = {**sso_config(idp, **(providers or {})), **overrides}
+        config = {**sso_config(idp, providers or {}), **overrides}
         app = make_app(database_url, tmp_path / "instance", **config)
         if not made:
             init_database(get_database(app))

@@ -478,10 +478,10 @@ def _link(
         with get_database().transaction() as conn:
             # Lock order: the user row, then their links.
             user = auth_repo.get_user_for_update(conn, flow["user_id"])
-            if user is None or user["account_status"] != "active":
-                raise SsoSignInRefused()
             existing = repo.find_link(conn, provider.name, identity.subject)
-            if existing is not None:
+            if user is None or user["account_status"] != "active":
+                refusal = SsoSignInRefused  # suspended (or deleted) since the link started
+            elif existing is not None:
                 refusal = (
                     SsoAlreadyLinked if existing["user_id"] == user["id"] else SsoIdentityInUse
                 )
@@ -492,7 +492,7 @@ def _link(
             audit.record(
                 conn,
                 "authn_sso_linked",
-                actor=actor_of(user),
+                actor=actor_of(user) if user is not None else None,
                 target_type="sso_account",
                 target_id=values["id"] if values else None,
                 outcome="failure" if refusal else "success",
@@ -506,6 +506,8 @@ def _link(
         # The same identity linked by a concurrent request a moment before.
         _fail(flow, provider.name, "identity_in_use", meta)
         raise SsoIdentityInUse("This identity was just linked to an account.") from exc
+    if refusal is SsoSignInRefused:
+        raise SsoSignInRefused()
     if refusal is SsoAlreadyLinked:
         raise SsoAlreadyLinked("This identity is already linked to your account.")
     if refusal is SsoIdentityInUse:

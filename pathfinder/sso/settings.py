@@ -118,6 +118,8 @@ def _provider(name: str, entry: Any, config: Mapping[str, Any]) -> ProviderSetti
         )
     if not isinstance(entry, Mapping):
         raise ConfigurationError(f"SSO provider {name}: expected an object")
+    if "client_secret" in entry:
+        raise ConfigurationError(f"SSO provider {name}: put the secret in {secret_setting(name)}")
     unknown = set(entry) - {
         "issuer",
         "client_id",
@@ -129,8 +131,6 @@ def _provider(name: str, entry: Any, config: Mapping[str, Any]) -> ProviderSetti
     }
     if unknown:
         raise ConfigurationError(f"SSO provider {name}: unknown keys {sorted(unknown)}")
-    if "client_secret" in entry:
-        raise ConfigurationError(f"SSO provider {name}: put the secret in {secret_setting(name)}")
     issuer = entry.get("issuer")
     client_id = entry.get("client_id")
     if not isinstance(issuer, str) or not isinstance(client_id, str) or not client_id:

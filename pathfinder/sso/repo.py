@@ -62,3 +62,15 @@ def promote_oldest(conn: Connection, user_id: str, now: datetime) -> None:
         conn.execute(
             sso_accounts.update().where(a.id == oldest).values(is_primary=True, updated_at=now)
         )
+
+
+def make_primary(conn: Connection, user_id: str, link_id: str, now: datetime) -> None:
+    """Make one link the user's primary one, and no other."""
+    conn.execute(
+        sso_accounts.update()
+        .where(a.user_id == user_id, a.id != link_id, a.is_primary.is_(True))
+        .values(is_primary=False, updated_at=now)
+    )
+    conn.execute(
+        sso_accounts.update().where(a.id == link_id).values(is_primary=True, updated_at=now)
+    )

@@ -138,3 +138,11 @@ def unlink(sso_account_id: str) -> ResponseReturnValue:
     """Unlink a provider (refused when it is my last way to sign in)."""
     service.unlink(caller(), sso_account_id, request_meta())
     return "", 204
+
+
+@bp.post("/accounts/<sso_account_id>/primary")
+@requires("user")
+@contract(responses={200: SsoLinkedAccount}, tags=TAGS)
+def make_primary(sso_account_id: str) -> ResponseReturnValue:
+    """Show this linked account first (the others stop being primary)."""
+    return jsonify(service.make_primary(caller(), sso_account_id, request_meta())), 200

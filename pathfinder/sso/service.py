@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -561,5 +561,24 @@ def unlink(principal: Principal, link_id: str, meta: RequestMeta) -> None:
         raise SsoLastSignInMethod()
 
 
-def registration_lifetime() -> timedelta:
-    return sso_settings().flow_lifetime
+def make_primary(principal: Principal, link_id: str, meta: RequestMeta) -> dict[str, Any]:
+    """Make one of the caller's links the one shown first (at most one per user)."""
+    now = utcnow()
+    with get_database().transaction() as conn:
+        user = auth_repo.get_user_for_update(conn, principal.user_id)
+        link = repo.get_link(conn, principal.user_id, link_id) if user is not None else None
+        if link is None:
+            raise NotFound("No such linked account.")
+        repo.make_primary(conn, principal.user_id, link_id, now)
+        audit.record(
+            conn,
+            "user_updated",
+            actor=principal,
+            target_type="sso_account",
+            target_id=link_id,
+            details={"change": "sso_primary", "provider": link["provider"]},
+            request_meta=meta.as_audit(),
+        )
+        updated = repo.get_link(conn, principal.user_id, link_id)
+    assert updated is not None  # noqa: S101 - locked above
+    return account_json(updated)

@@ -83,6 +83,21 @@ def test_the_last_way_to_sign_in_is_never_unlinked(app: Flask, sso: SsoActions) 
     assert [r["outcome"] for r in unlinked] == ["failure", "success"]
 
 
+def test_one_link_is_primary(sso: SsoActions, auth: AuthActions) -> None:
+    auth.register("kim")
+    headers = auth.headers(auth.login("kim"))
+    first = sso.link(headers, "kim-one", password=DEFAULT_PASSWORD).get_json()
+    second = sso.link(headers, "kim-two", password=DEFAULT_PASSWORD).get_json()
+    assert (first["is_primary"], second["is_primary"]) == (True, False)
+    made = sso.client.post(f"{SSO}/accounts/{second['id']}/primary", headers=headers)
+    assert made.status_code == 200 and made.get_json()["is_primary"] is True
+    listed = sso.client.get(f"{SSO}/accounts", headers=headers).get_json()["items"]
+    assert [(a["id"], a["is_primary"]) for a in listed] == [
+        (first["id"], False),
+        (second["id"], True),
+    ]
+
+
 def test_another_users_link_is_404(sso: SsoActions, auth: AuthActions) -> None:
     auth.register("frank")
     auth.register("grace")
@@ -90,6 +105,8 @@ def test_another_users_link_is_404(sso: SsoActions, auth: AuthActions) -> None:
     link = sso.link(frank, "frank-idp", password=DEFAULT_PASSWORD).get_json()
     grace = auth.headers(auth.login("grace"))
     assert sso.client.delete(f"{SSO}/accounts/{link['id']}", headers=grace).status_code == 404
+    primary = sso.client.post(f"{SSO}/accounts/{link['id']}/primary", headers=grace)
+    assert primary.status_code == 404
     assert len(sso.client.get(f"{SSO}/accounts", headers=frank).get_json()["items"]) == 1
 
 

@@ -56,10 +56,8 @@ def _sso_account(client: FlaskClient, headers: dict[str, str], tokens: dict[str,
 FOREIGN_RESOURCES: dict[str, ResourceFactory] = {
     "session_id": _session,
     "sso_account_id": _sso_account,
-    # Providers and reference data belong to nobody: an unknown one is 404 to everyone.
+    # Providers belong to nobody: an unconfigured one is 404 to everyone.
     "provider": lambda client, headers, tokens: "no-such-provider",
-    "career_path_id": lambda client, headers, tokens: "01J00000000000000000000000",
-    "ref_skill_id": lambda client, headers, tokens: "01J00000000000000000000000",
     "conversation_id": lambda client, headers, tokens: str(
         client.post(
             "/api/v1/me/chat/conversations", headers=headers, json={"title": "x"}

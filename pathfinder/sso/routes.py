@@ -93,7 +93,7 @@ def callback(provider: str) -> ResponseReturnValue:
 @contract(body=SsoLinkRequest, responses={200: SsoAuthorization}, tags=TAGS)
 def link(provider: str) -> ResponseReturnValue:
     """Start linking a provider to my account (needs my password, or a recent sign-in for
-    an account without one); send the browser to ``authorization_url``."""
+    an account without one); send the browser to `authorization_url`."""
     body = parse_body(SsoLinkRequest)
     started = service.start_link(
         caller(),

@@ -4,7 +4,8 @@
 # Creates .venv (if missing), installs the project with its test extras, installs the Debian
 # postgresql and redis-server packages when missing, starts a throw-away PostgreSQL cluster
 # and a Redis (the shared rate-limit store) on 127.0.0.1 (free ports, data in temp dirs),
-# runs ruff and pytest against both databases, and stops and removes both whatever happens.
+# starts the test identity provider (oidc-provider from npm, tests/oidc), runs ruff and
+# pytest against both databases, and stops and removes all three whatever happens.
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +75,43 @@ for _ in $(seq 1 50); do
 done
 export PATHFINDER_TEST_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
 echo "test.sh: Redis $(redis-server --version | awk '{print $3}' | cut -d= -f2) on 127.0.0.1:$REDIS_PORT"
+
+# --- the test identity provider: oidc-provider (npm) on a free loopback port -------------
+# Installed into a temporary folder (node_modules never enters the repository); the server
+# and its configuration are tests/oidc/. The single sign-on tests read its URL.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "test.sh: installing Node.js and npm (Debian packages)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+OIDC_DIR=$(mktemp -d /tmp/pathfinder-oidc.XXXXXX)
+OIDC_CACHE=${PATHFINDER_OIDC_CACHE:-/tmp/pathfinder-oidc-provider}
+if [ ! -d "$OIDC_CACHE/node_modules/oidc-provider" ]; then
+  echo "test.sh: installing oidc-provider (npm) into $OIDC_CACHE"
+  mkdir -p "$OIDC_CACHE"
+  (cd "$OIDC_CACHE" && echo '{"private": true}' > package.json \
+    && npm install --silent --no-audit --no-fund --no-save oidc-provider@9.13.3 >/dev/null)
+fi
+ln -s "$OIDC_CACHE/node_modules" "$OIDC_DIR/node_modules"
+cp tests/oidc/provider.mjs "$OIDC_DIR/"
+OIDC_PORT=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+node "$OIDC_DIR/provider.mjs" --port "$OIDC_PORT" --config "$PWD/tests/oidc/provider.json" \
+  >"$OIDC_DIR/provider.log" 2>&1 &
+OIDC_PID=$!
+stop_everything() {
+  kill "$OIDC_PID" 2>/dev/null || true
+  rm -rf "$OIDC_DIR"
+  stop_all
+}
+trap stop_everything EXIT
+for _ in $(seq 1 100); do
+  curl -fs "http://127.0.0.1:$OIDC_PORT/__test/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+export PATHFINDER_TEST_OIDC_URL="http://127.0.0.1:$OIDC_PORT"
+export PATHFINDER_TEST_REQUIRE_OIDC=1
+echo "test.sh: oidc-provider $(node -p "require('$OIDC_CACHE/node_modules/oidc-provider/package.json').version") on 127.0.0.1:$OIDC_PORT"
 
 # --- lint, then the suite ----------------------------------------------------------------
 .venv/bin/ruff check .

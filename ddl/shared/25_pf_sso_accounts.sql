@@ -17,9 +17,12 @@ CREATE TABLE pf_sso_accounts (
 	last_used_at TIMESTAMP,
 	created_at TIMESTAMP NOT NULL,
 	updated_at TIMESTAMP NOT NULL,
+	issuer VARCHAR2(255 CHAR),
+	display_name VARCHAR2(200 CHAR),
+	avatar_url VARCHAR2(1000 CHAR),
+	is_primary SMALLINT,
 	CONSTRAINT pk_pf_sso_accounts PRIMARY KEY (id),
 	CONSTRAINT uq_pf_sso_accounts_provider_provider_user_id UNIQUE (provider, provider_user_id),
-	CONSTRAINT ck_pf_sso_accounts_provider CHECK (provider IN ('google', 'linkedin', 'microsoft')),
 	CONSTRAINT ck_pf_sso_accounts_profile_data_json CHECK (profile_data IS JSON),
 	CONSTRAINT fk_pf_sso_accounts_user_id FOREIGN KEY(user_id) REFERENCES pf_users (id) ON DELETE CASCADE
 );

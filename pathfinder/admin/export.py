@@ -164,7 +164,16 @@ def build_document(db: Database, user_id: str) -> dict[str, Any]:
         document["linked_accounts"] = _rows(
             conn,
             sa.select(
-                a.id, a.provider, a.email, a.profile_data, a.last_used_at, a.created_at
+                a.id,
+                a.provider,
+                a.issuer,
+                a.email,
+                a.display_name,
+                a.avatar_url,
+                a.is_primary,
+                a.profile_data,
+                a.last_used_at,
+                a.created_at,
             ).where(a.user_id == user_id),
         )
         o = user_feature_flags.c

@@ -34,6 +34,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.jobs import routes as jobs_routes
     from pathfinder.profile import routes as profile_routes
     from pathfinder.reference import routes as reference_routes
+    from pathfinder.sso import routes as sso_routes
 
     # Before any blueprint: their rules are compiled with the converter as they are added.
     app.url_map.converters["id"] = IdConverter
@@ -44,6 +45,7 @@ def init_app(app: Flask) -> None:
     app.before_request(validation.reject_nul_characters)
     app.register_blueprint(health.bp, url_prefix=API_PREFIX)
     app.register_blueprint(auth_routes.bp, url_prefix=f"{API_PREFIX}/auth")
+    app.register_blueprint(sso_routes.bp, url_prefix=f"{API_PREFIX}/auth/sso")
     app.register_blueprint(profile_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(admin_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(account_routes.bp, url_prefix=API_PREFIX)

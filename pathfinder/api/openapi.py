@@ -195,6 +195,13 @@ def _complete_operation(operation: dict[str, Any], view: Callable[..., Any], met
                 },
             }
     for status, response in responses.items():
+        if status.isdigit() and 300 <= int(status) < 400:
+            response["headers"] = {
+                "Location": {
+                    "description": "Where the redirect leads.",
+                    "schema": {"type": "string", "format": "uri"},
+                }
+            }
         if status.isdigit() and int(status) >= 400 and int(status) not in declared.responses:
             response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA_REF}}
     responses["default"] = {

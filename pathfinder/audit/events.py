@@ -82,6 +82,8 @@ _PATHFINDER: dict[str, str] = {
     "authn_mfa_enabled": "MFA was enabled or its recovery codes regenerated",
     "authn_mfa_disabled": "MFA was disabled",
     "authn_email_verified": "an email address was verified",
+    "authn_sso_linked": "a single sign-on identity was linked to an account (or refused)",
+    "authn_sso_unlinked": "a single sign-on identity was unlinked from an account",
     "user_suspended": "an account was suspended",
     "user_reactivated": "a suspended account was reactivated",
     "user_deletion_requested": "an account deletion was scheduled or cancelled (details.action)",

@@ -40,11 +40,16 @@ class Enrolment:
     otpauth_uri: str
 
 
-def _reauthenticate(principal: Principal, password: str, meta: RequestMeta) -> str:
+def reauthenticate(principal: Principal, password: str, meta: RequestMeta) -> str:
     """Check the caller's current password outside any transaction; return the hash seen.
 
     A wrong one counts towards the lockout like a failed sign-in and answers 403.
     """
+    return _reauthenticate(principal, password, meta)
+
+
+def _reauthenticate(principal: Principal, password: str, meta: RequestMeta) -> str:
+    """See :func:`reauthenticate`."""
     with get_database().connect() as conn:
         user = repo.get_user(conn, principal.user_id)
         conn.rollback()
@@ -184,7 +189,7 @@ def verify_login(
     wrong code counts towards the account's lockout, like a wrong password, and a locked
     account's challenge is refused.
     """
-    user_id, challenge = decode_mfa_challenge(mfa_token)
+    user_id, challenge, first_factor = decode_mfa_challenge(mfa_token)
     now = utcnow()
     accepted = False
     method = "totp" if code else "recovery_code"
@@ -209,7 +214,7 @@ def verify_login(
             record_failed_attempt(conn, user, meta, f"bad_{method}")
     if not accepted:
         raise InvalidCode("That code is not valid or was already used.")
-    return complete_login(user_id, meta, method=f"password+{method}")
+    return complete_login(user_id, meta, method=f"{first_factor}+{method}")
 
 
 def _check_totp(conn, user, code: str) -> bool:  # type: ignore[no-untyped-def]

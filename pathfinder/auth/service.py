@@ -496,11 +496,20 @@ def login(login_name: str, password: str, meta: RequestMeta) -> TokenPair | MfaC
     return complete_login(user["id"], meta, method="password")
 
 
-def _issue_mfa_challenge(database: Database, user_id: str, config: AuthSettings) -> MfaChallenge:
+def issue_mfa_challenge(user_id: str, *, first_factor: str) -> MfaChallenge:
+    """The second sign-in step for an account with MFA, after ``first_factor`` succeeded
+    (``password``, or ``sso:<provider>`` for a single sign-on)."""
+    return _issue_mfa_challenge(get_database(), user_id, settings(), first_factor=first_factor)
+
+
+def _issue_mfa_challenge(
+    database: Database, user_id: str, config: AuthSettings, *, first_factor: str = "password"
+) -> MfaChallenge:
     """An MFA token naming a challenge stored (hashed) for single use.
 
     Without the stored challenge one token could be used again and again for its whole
-    lifetime (60 wrong codes, then the right one; two sessions from one token).
+    lifetime (60 wrong codes, then the right one; two sessions from one token). The token
+    names the first factor, so the sign-in it completes is audited as what it was.
     """
     challenge = secrets.token_urlsafe(32)
     now = utcnow()
@@ -515,7 +524,7 @@ def _issue_mfa_challenge(database: Database, user_id: str, config: AuthSettings)
         )
     token = create_access_token(
         identity=user_id,
-        additional_claims={"type": "mfa", "challenge": challenge},
+        additional_claims={"type": "mfa", "challenge": challenge, "first": first_factor},
         expires_delta=config.mfa_challenge,
     )
     return MfaChallenge(token, int(config.mfa_challenge.total_seconds()))
@@ -611,6 +620,11 @@ def _record_failed_password(
     repo.update_user(conn, user["id"], **changes)
 
 
+def resume_unfinished_registration(user: RowMapping) -> None:
+    """Finish provisioning an account whose registration was cut short (any sign-in does)."""
+    _resume_unfinished_registration(get_database(), user)
+
+
 def _resume_unfinished_registration(database: Database, user: RowMapping) -> None:
     with database.transaction() as conn:
         tenant = get_tenant(conn, user["username"])
@@ -618,15 +632,15 @@ def _resume_unfinished_registration(database: Database, user: RowMapping) -> Non
         finish_provisioning(database, user["username"], user["id"])
 
 
-def decode_mfa_challenge(mfa_token: str) -> tuple[str, str]:
-    """The user id and challenge of a valid MFA token (401 otherwise)."""
+def decode_mfa_challenge(mfa_token: str) -> tuple[str, str, str]:
+    """The user id, challenge and first factor of a valid MFA token (401 otherwise)."""
     try:
         claims = decode_token(mfa_token)
     except Exception as exc:  # noqa: BLE001 - every decode failure is the same answer
         raise InvalidToken("The MFA token is invalid or has expired.") from exc
     if claims.get("type") != "mfa" or not claims.get("challenge"):
         raise InvalidToken("The MFA token is invalid or has expired.")
-    return str(claims["sub"]), str(claims["challenge"])
+    return str(claims["sub"]), str(claims["challenge"]), str(claims.get("first") or "password")
 
 
 def record_failed_attempt(

@@ -24,8 +24,40 @@ def _session(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any
     return str(tokens["session_id"])
 
 
+def _sso_account(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
+    """A linked account of the other user, written directly: linking through the API needs
+    an identity provider (tests/sso drives a real one)."""
+    import base64
+    import json
+    from datetime import UTC, datetime
+
+    from pathfinder.db import get_database
+    from pathfinder.ids import new_id
+    from pathfinder.schema.shared.identity import sso_accounts
+
+    payload = tokens["access_token"].split(".")[1]
+    user_id = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+    link_id, now = new_id(), datetime.now(UTC)
+    with get_database(client.application).transaction() as conn:
+        conn.execute(
+            sso_accounts.insert().values(
+                id=link_id,
+                user_id=user_id,
+                provider="idp",
+                provider_user_id=f"subject-{link_id}",
+                row_version=1,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return link_id
+
+
 FOREIGN_RESOURCES: dict[str, ResourceFactory] = {
     "session_id": _session,
+    "sso_account_id": _sso_account,
+    # Providers belong to nobody: an unconfigured one is 404 to everyone.
+    "provider": lambda client, headers, tokens: "no-such-provider",
     "conversation_id": lambda client, headers, tokens: str(
         client.post(
             "/api/v1/me/chat/conversations", headers=headers, json={"title": "x"}

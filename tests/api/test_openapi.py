@@ -169,7 +169,8 @@ def test_each_component_is_its_model(app: Flask) -> None:
 
 
 def test_every_operation_answers_success_with_its_schema(app: Flask) -> None:
-    """A 2xx with content and a schema (JSON or a file), or a 204 without a body."""
+    """A 2xx with content and a schema (JSON or a file), a 204 without a body, or a
+    redirect (3xx) without a body and with its ``Location`` header."""
     document = document_of(app)
     broken = []
     for path, operations in document["paths"].items():
@@ -177,13 +178,16 @@ def test_every_operation_answers_success_with_its_schema(app: Flask) -> None:
             successes = {
                 status: answer
                 for status, answer in operation["responses"].items()
-                if status.startswith("2")
+                if status.startswith(("2", "3"))
             }
             if not successes:
                 broken.append(f"{method.upper()} {path}: no success answer")
             for status, answer in successes.items():
                 content = answer.get("content")
-                if status == "204":
+                if status.startswith("3"):
+                    if content or "Location" not in answer.get("headers", {}):
+                        broken.append(f"{method.upper()} {path}: {status} not a plain redirect")
+                elif status == "204":
                     if content:
                         broken.append(f"{method.upper()} {path}: 204 with a body")
                 elif not content or not all("schema" in media for media in content.values()):

@@ -39,7 +39,9 @@ ACCOUNT_STATUSES = (
     "deleted",
 )
 INVITATION_STATUSES = ("pending", "accepted", "expired", "revoked")
-SSO_PROVIDERS = ("google", "linkedin", "microsoft")
+# What an SSO flow (pf_sso_flows) was started for: signing in (or registering), or linking a
+# provider to the signed-in account that started it.
+SSO_FLOW_PURPOSES = ("sign_in", "link")
 # Why a refresh token stopped being usable. "rotated" is the normal case (it was spent and
 # replaced); "reuse_detected" revokes a whole family when a spent token comes back.
 SESSION_REVOKE_REASONS = (
@@ -251,10 +253,13 @@ sso_accounts = sa.Table(
     # A user may link several accounts, even two from one provider.
     sa.Column("id", id_type(), primary_key=True),
     sa.Column("user_id", id_type(), sa.ForeignKey(users.c.id, ondelete="CASCADE"), nullable=False),
+    # The configured provider's name (SSO_PROVIDERS): providers are configuration, not an
+    # enumeration of the schema, so the name is checked by the settings loader only.
     sa.Column("provider", sa.String(20), nullable=False),
-    # The provider's subject identifier (Google "sub", Microsoft "oid", ...): not a ULID.
+    # The provider's subject identifier (the ID token's "sub"): not a ULID.
     sa.Column("provider_user_id", sa.String(255), nullable=False),
     sa.Column("email", sa.String(EMAIL_LENGTH)),
+    # Provider tokens are never stored (docs/security.md, "Single sign-on"): these stay NULL.
     sa.Column("access_token", sa.Text()),  # encrypted token
     sa.Column("refresh_token", sa.Text()),  # encrypted token
     row_version_column(),
@@ -263,10 +268,50 @@ sso_accounts = sa.Table(
     sa.Column("last_used_at", UtcDateTime()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
+    # Shared schema 3. A subject is unique only within its issuer (OpenID Connect Core
+    # 2): the issuer the link was made with is kept, and a sign-in through a provider
+    # whose configured issuer has changed since does not match it.
+    sa.Column("issuer", sa.String(255)),
+    # Shown when listing linked accounts; refreshed at each sign-in.
+    sa.Column("display_name", sa.String(200)),
+    sa.Column("avatar_url", sa.String(1000)),
+    # The account the user chose to show first; the service keeps at most one per user.
+    sa.Column("is_primary", sa.Boolean()),
     sa.UniqueConstraint("provider", "provider_user_id"),
-    sa.CheckConstraint(sa.column("provider").in_(SSO_PROVIDERS), name="provider"),
     sa.Index(None, "user_id"),
     *json_checks("profile_data"),
+)
+
+sso_flows = sa.Table(
+    "pf_sso_flows",
+    metadata,
+    # Shared schema 3. One row per started OpenID Connect flow: the server side of its
+    # state. The state travels in the redirect; only its SHA-256 is stored, and the PKCE
+    # verifier and the nonce are derived from it with a server key (pathfinder.sso.flows),
+    # so a copy of this table redeems nothing. Spent once (used_at) by the callback.
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("state_hash", sa.String(SHA256_HEX_LENGTH), nullable=False, unique=True),
+    # SHA-256 of the browser-binding cookie the flow was started with (login CSRF).
+    sa.Column("binding_hash", sa.String(SHA256_HEX_LENGTH), nullable=False),
+    sa.Column("provider", sa.String(20), nullable=False),
+    sa.Column("purpose", sa.String(20), nullable=False),
+    # The signed-in owner who started a link; NULL for a sign-in.
+    sa.Column("user_id", id_type(), sa.ForeignKey(users.c.id, ondelete="CASCADE")),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("used_at", UtcDateTime()),
+    # A sign-in of an identity linked to no account may register once from this flow.
+    sa.Column("registered_at", UtcDateTime()),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.CheckConstraint(_is_sha256_hex("state_hash"), name="state_hash"),
+    sa.CheckConstraint(_is_sha256_hex("binding_hash"), name="binding_hash"),
+    sa.CheckConstraint(sa.column("purpose").in_(SSO_FLOW_PURPOSES), name="purpose"),
+    sa.CheckConstraint(
+        sa.or_(sa.column("purpose") != "link", sa.column("user_id").is_not(None)),
+        name="link_owner",
+    ),
+    sa.CheckConstraint(sa.column("expires_at") > sa.column("created_at"), name="expiry"),
+    sa.Index(None, "expires_at"),
+    sa.Index(None, "user_id"),
 )
 
 user_preferences = sa.Table(

@@ -1,0 +1,1 @@
+"""Single sign-on with OpenID Connect providers: sign in, register, link and unlink."""

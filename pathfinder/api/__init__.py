@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
 
     # Before any blueprint: their rules are compiled with the converter as they are added.
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["sso_provider"] = sso_routes.ProviderConverter
     errors.init_app(app)
     limits.init_app(app)
     idempotency.init_app(app)  # after the auth guard (create_app installs it first)

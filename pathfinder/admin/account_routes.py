@@ -37,7 +37,7 @@ EXPORT_FILE = Media(
 )
 
 
-@bp.get("/invitations/<token>")
+@bp.get("/invitations/<token:token>")
 @public
 @contract(responses={200: InvitationPreview}, tags=("invitations",))
 def invitation(token: str) -> ResponseReturnValue:
@@ -45,7 +45,7 @@ def invitation(token: str) -> ResponseReturnValue:
     return jsonify(invitations.lookup(token)), 200
 
 
-@bp.post("/invitations/<token>/accept")
+@bp.post("/invitations/<token:token>/accept")
 @public
 @contract(body=AcceptInvitation, responses={201: AuthTokens}, tags=("invitations",))
 @rate_limited("RATELIMIT_REGISTER")
@@ -89,7 +89,7 @@ def export_me() -> ResponseReturnValue:
     return jsonify(export.export_mine(caller()).as_json()), 201
 
 
-@bp.get("/exports/<token>")
+@bp.get("/exports/<token:token>")
 @public
 @contract(responses={200: EXPORT_FILE}, tags=("account",))
 def download_export(token: str) -> ResponseReturnValue:

@@ -141,7 +141,11 @@ def stored_password_rules(field: str) -> tuple[Rule, ...]:
 
 
 class RegisterRequest(RequestModel):
-    rules = password_rules("password")
+    rules = (
+        *password_rules("password"),
+        # Checked by the service against the stored invitation.
+        Rule("email", "with an `invitation_token`: the address the invitation was sent to"),
+    )
 
     username: Username
     email: Email

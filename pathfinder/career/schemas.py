@@ -137,6 +137,13 @@ class ExperienceCreate(ExperienceFields):
 class ExperienceUpdate(ExperienceFields):
     """Fields to change; absent fields keep their value, ``null`` clears optional ones."""
 
+    # Checked by the service on the merged record (check_experience), not on the fields
+    # sent: `"is_current": false` alone on a current role is missing its end_date.
+    rules = tuple(
+        Rule(rule.field, f"{rule.says}, on the experience as changed (sent or kept)")
+        for rule in EXPERIENCE_RULES
+    )
+
 
 class BulkExperienceCreate(RequestModel):
     """Up to :data:`MAX_BULK` experiences created in one transaction (all or none)."""

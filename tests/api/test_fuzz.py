@@ -2,11 +2,13 @@
 
 The schemathesis command line runs every check (``--checks all`` and our own
 ``documented_rules_only``, ``tests/api/fuzz_hooks.py``) over the examples, coverage,
-fuzzing and stateful phases, first as a signed-in user, then as an admin, against
+fuzzing and stateful phases, first as a signed-in user (the user's and the public
+operations), then as a site admin (the administrators' operations), against
 ``pathfinder serve`` (gunicorn, two workers, ``CHECK_CONTRACTS`` on, so the server also
-checks its own answers and a break is a 500). The stateful phase follows the document's
-``links``: it creates resources and acts on them (read, change, delete, then read again).
-The other phases draw path ids from resources made beforehand, mixed with generated ones.
+checks its own answers and a break is a 500). The examples phase sends the document's
+examples; the stateful phase follows the document's ``links``: it creates resources and
+acts on them (read, change, delete, then read again). The other phases draw path ids from
+resources made beforehand, mixed with generated ones.
 
 How the checks are configured, and why (``docs/api.md``, "Fuzzing"):
 
@@ -20,10 +22,15 @@ How the checks are configured, and why (``docs/api.md``, "Fuzzing"):
 * ``status_code_conformance`` passes any status: every operation documents a ``default``
   problem answer. ``content_type_conformance`` and ``response_schema_conformance`` are what
   hold errors to problem+json.
+* Error feedback is off: with it, schemathesis rewrites the schemas it generates from after
+  the server's error messages (a rule's "must not be null" makes the field "required"), then
+  reports the server for accepting a body the document allows. The run tests the document.
 
 Bounded for CI: ``PATHFINDER_FUZZ_EXAMPLES`` (default 5) examples per operation and phase,
-``PATHFINDER_FUZZ_STATEFUL_STEPS`` (default 10) steps per stateful scenario and a time
-budget per role. ``docs/api.md`` gives the measured cost.
+``PATHFINDER_FUZZ_STATEFUL_STEPS`` (default 10) steps per stateful scenario, 30 scenarios
+and a time limit per role; derandomised, so a run is reproducible and a failure replays.
+``PATHFINDER_FUZZ_SEED`` runs with that seed instead (a longer campaign by hand:
+``docs/api.md``, "Fuzzing"). ``docs/api.md`` gives the measured cost.
 """
 
 from __future__ import annotations
@@ -38,9 +45,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from pathfinder.db import get_database
+from pathfinder.schema.shared.messaging import outbox
+from tests.admin import link_token
 from tests.api.foreign_resources import FOREIGN_RESOURCES
 from tests.conftest import DEFAULT_PASSWORD, AuthActions, empty_database, make_app
 from tests.live import live_server, prepare_database
@@ -50,9 +60,11 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.postgres, pytest.mark.slow]
 EXAMPLES = int(os.environ.get("PATHFINDER_FUZZ_EXAMPLES", "5"))
 STATEFUL_STEPS = int(os.environ.get("PATHFINDER_FUZZ_STATEFUL_STEPS", "10"))
 STATEFUL_SCENARIOS = int(os.environ.get("PATHFINDER_FUZZ_STATEFUL_SCENARIOS", "30"))
+# Unset: derandomised (the same cases every run). A number: a random run with that seed.
+SEED = os.environ.get("PATHFINDER_FUZZ_SEED")
 # A run over this many seconds (per role) is stopped and fails: the examples and steps
-# above bound the work, this bounds a server that hangs.
-TIMEOUT_SECONDS = int(os.environ.get("PATHFINDER_FUZZ_TIMEOUT", "1200"))
+# above bound the work (about a minute per role), this bounds a server that hangs.
+TIMEOUT_SECONDS = int(os.environ.get("PATHFINDER_FUZZ_TIMEOUT", "600"))
 HOOKS = Path(__file__).with_name("fuzz_hooks.py")
 # The run signs in many times and sends wrong passwords on purpose: neither the rate
 # limits nor the lockout (tested elsewhere) may stop it.
@@ -66,15 +78,21 @@ SERVER_SETTINGS = {
     "RATELIMIT_PASSWORD_RESET": "1000000 per minute",
     "RATELIMIT_PASSWORD_RESET_ACCOUNT": "1000000 per minute",
 }
-# Who runs what. The admin takes every operation, public ones included; the user takes
-# those whose least role is `user` (the document's `x-pathfinder-role`): an admin
-# operation only answers a user 403, which tests/api/test_route_matrix.py checks for each.
-ROLES = (
-    ("user", "fuzz_user", ("--exclude-by", "/x-pathfinder-role != user")),
-    ("admin", "fuzz_admin", ()),
-)
+# Who runs what, by the least role the document gives each operation (`x-pathfinder-role`;
+# public operations have `security: []`). The user takes the user's and the public ones,
+# the admin (a site admin) the administrators'. Each operation runs once: a user's
+# operation answers an admin as it answers any user, and an admin's answers a user 403,
+# which tests/api/test_route_matrix.py checks for every route and role.
+ROLES: dict[str, tuple[str, ...]] = {
+    "user": ('/x-pathfinder-role == "admin"', '/x-pathfinder-role == "site_admin"'),
+    "admin": ('/x-pathfinder-role == "user"', "/security == []"),
+}
 # Drawn from the prepared resources this often; otherwise generated (unknown ids, 404).
 KNOWN_ID_PROBABILITY = 0.8
+# Operations that remove what they are given (delete it, archive it, restore an archived
+# one, promote a draft, suspend a user or change their role) take resources of their own:
+# given the others', the first to succeed would leave every later operation a 404.
+SPENT = r"^(DELETE .*|POST .*/(archive|restore|promote|suspend)|PUT .*/role)$"
 
 
 def _made(client: FlaskClient, headers: dict[str, str], path: str, body: Any) -> Any:
@@ -83,62 +101,101 @@ def _made(client: FlaskClient, headers: dict[str, str], path: str, body: Any) ->
     return response.get_json()
 
 
-def _first(client: FlaskClient, headers: dict[str, str], path: str) -> str:
-    return str(client.get(path, headers=headers).get_json()["items"][0]["id"])
+def _listed(client: FlaskClient, headers: dict[str, str], path: str, index: int) -> str:
+    return str(client.get(path, headers=headers).get_json()["items"][index]["id"])
+
+
+def _user_resources(
+    client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]
+) -> dict[str, str]:
+    """One of the user's resources of every kind (those the route matrix makes)."""
+    return {
+        name: make(client, headers, tokens)
+        for name, make in FOREIGN_RESOURCES.items()
+        if name != "session_id"  # ending the session in use would blind the run
+    }
+
+
+def _admin_resources(
+    client: FlaskClient, headers: dict[str, str], target: str, tag: str, index: int
+) -> dict[str, str]:
+    """An admin's resources: ``target`` (another user), a group, a flag with an override
+    on ``target``, an invitation, and the ``index``-th catalogue skill and career path."""
+    flag_key = f"fuzz_flag_{tag}"
+    flag = {"flag_key": flag_key, "name": "Fuzz", "flag_type": "boolean", "default_value": False}
+    _made(client, headers, "/api/v1/admin/flags", flag)
+    override = {"user_id": target, "value": True, "reason": "fuzz"}
+    invitation = {"invitations": [{"email": f"fuzz.{tag}@example.com"}]}
+    return {
+        "user_id": target,
+        "group_id": str(_made(client, headers, "/api/v1/admin/groups", {"name": tag})["id"]),
+        "flag_key": flag_key,
+        "override_id": str(
+            _made(client, headers, f"/api/v1/admin/flags/{flag_key}/overrides", override)["id"]
+        ),
+        "invitation_id": str(
+            _made(client, headers, "/api/v1/admin/invitations", invitation)["created"][0]["id"]
+        ),
+        "ref_skill_id": _listed(client, headers, "/api/v1/ref/skills?limit=2", index),
+        "career_path_id": _listed(client, headers, "/api/v1/ref/career-paths?limit=2", index),
+    }
+
+
+def _invitation_token(app: Any, recipient: str) -> str:
+    """The token of the invitation mailed to ``recipient`` (the development outbox)."""
+    with get_database(app).transaction() as conn:
+        mailed = conn.execute(
+            sa.select(outbox.c.body).where(
+                outbox.c.recipient == recipient, outbox.c.template == "invitation"
+            )
+        ).scalar_one()
+    return link_token(mailed, "invitations")
 
 
 def prepare_resources(database_url: str, instance: Path) -> dict[str, dict[str, list[str]]]:
     """The two accounts and, per role, real values for the path parameters it can reach.
 
-    Made through the API in-process (the same database and instance the server uses): the
-    user's own resources of every kind, and for the admin another user, a group, a flag with
-    an override and an invitation.
+    Made through the API in-process (the same database and instance the server uses): for
+    the user, resources of every kind and the tokens of a mailed invitation and an export
+    download; for the admin, another user, a group, a flag with an override, an invitation
+    and catalogue entries. Each parameter ``name`` gets two sets (:data:`SPENT`): ``name``
+    for the operations that read and change, ``spent_name`` for those that remove.
     """
     app = make_app(database_url, instance)
     client = app.test_client()
     auth = AuthActions(app, client)
     auth.register("fuzz_user")
     auth.register("fuzz_admin")
-    auth.set_role("fuzz_admin", "admin")
-    auth.register("fuzz_target")
+    auth.set_role("fuzz_admin", "site_admin")
     tokens = auth.login("fuzz_user")
     headers = auth.headers(tokens)
-    user = {
-        name: [make(client, headers, tokens)]
-        for name, make in FOREIGN_RESOURCES.items()
-        if name != "session_id"  # ending the session in use would blind the run
-    }
     admin_headers = auth.headers(auth.login("fuzz_admin"))
-    flag = {"flag_key": "fuzz_flag", "name": "Fuzz", "flag_type": "boolean", "default_value": False}
-    _made(client, admin_headers, "/api/v1/admin/flags", flag)
-    target = auth.user_id("fuzz_target")
-    override = {"user_id": target, "value": True, "reason": "fuzz"}
-    invitation = {"invitations": [{"email": "fuzz.invitee@example.com"}]}
-    admin = {
-        "user_id": [target],
-        "group_id": [
-            str(_made(client, admin_headers, "/api/v1/admin/groups", {"name": "f"})["id"])
-        ],
-        "flag_key": ["fuzz_flag"],
-        "override_id": [
-            str(
-                _made(client, admin_headers, "/api/v1/admin/flags/fuzz_flag/overrides", override)[
-                    "id"
-                ]
-            )
-        ],
-        "invitation_id": [
-            str(
-                _made(client, admin_headers, "/api/v1/admin/invitations", invitation)["created"][0][
-                    "id"
-                ]
-            )
-        ],
-        "ref_skill_id": [_first(client, admin_headers, "/api/v1/ref/skills?limit=1")],
-        "career_path_id": [_first(client, admin_headers, "/api/v1/ref/career-paths?limit=1")],
-    }
+    # The daily chat quota (a flag, 50 messages) would make every later message a 429.
+    quota = client.patch(
+        "/api/v1/admin/flags/chat_daily_message_limit",
+        headers=admin_headers,
+        json={"default_value": 1_000_000},
+    )
+    assert quota.status_code == 200, quota.get_json()
+    user: dict[str, list[str]] = {}
+    admin: dict[str, list[str]] = {}
+    for index, tag in enumerate(("kept", "spent")):
+        prefix = "spent_" if tag == "spent" else ""
+        for name, value in _user_resources(client, headers, tokens).items():
+            user[prefix + name] = [value]
+        target = f"fuzz_target_{tag}"
+        auth.register(target)
+        made = _admin_resources(client, admin_headers, auth.user_id(target), tag, index)
+        for name, value in made.items():
+            admin[prefix + name] = [value]
+        # The public routes of mailed links (the user's run takes the public operations).
+        export = _made(client, headers, "/api/v1/me/export", None)
+        user[prefix + "token"] = [
+            _invitation_token(app, f"fuzz.{tag}@example.com"),
+            link_token(export["download_url"], "exports"),
+        ]
     get_database(app).dispose()
-    return {"user": user, "admin": {**user, **admin}}
+    return {"user": user, "admin": admin}
 
 
 def _toml(value: Any) -> str:
@@ -150,10 +207,21 @@ def _toml(value: Any) -> str:
     return json.dumps(value)
 
 
-def run_config(origin: str, username: str, known: Mapping[str, list[str]], reports: Path) -> str:
-    """The schemathesis configuration file (TOML) of one role's run."""
+def run_config(
+    origin: str,
+    username: str,
+    known: Mapping[str, list[str]],
+    excluded: tuple[str, ...],
+    reports: Path,
+) -> str:
+    """The schemathesis configuration file (TOML) of one role's run.
+
+    ``excluded``: filter expressions (``/x-pathfinder-role == "admin"``) of the operations
+    this role leaves out.
+    """
     lines = [
         f"base-url = {_toml(origin)}",
+        *([f"seed = {int(SEED)}"] if SEED else []),
         # One at a time: the coverage phase's generators hit a CPython 3.11 race in `ast`
         # ("AST constructor recursion depth mismatch") when several workers describe
         # strategies at once, a schemathesis error rather than a finding.
@@ -172,7 +240,7 @@ def run_config(origin: str, username: str, known: Mapping[str, list[str]], repor
         "",
         "[generation]",
         f"max-examples = {EXAMPLES}",
-        "deterministic = true",
+        f"deterministic = {'false' if SEED else 'true'}",
         'database = "none"',
         "",
         "[phases.examples]",
@@ -181,6 +249,9 @@ def run_config(origin: str, username: str, known: Mapping[str, list[str]], repor
         "enabled = true",
         "[phases.fuzzing]",
         "enabled = true",
+        # Not learning from error messages (see the module): the run tests the document.
+        "[phases.fuzzing.error-feedback]",
+        "enabled = false",
         "[phases.stateful]",
         "enabled = true",
         f"max-steps = {STATEFUL_STEPS}",
@@ -198,33 +269,49 @@ def run_config(origin: str, username: str, known: Mapping[str, list[str]], repor
     ]
     for name in known:
         lines += [f"[dictionaries.{name}]", f"values = {_toml(known[name])}", ""]
+    kept = [name for name in known if not name.startswith("spent_")]
     lines.append("[parameters]")
-    for name in known:
+    for name in kept:
         binding = {"dictionary": name, "probability": KNOWN_ID_PROBABILITY}
         lines.append(f"{_toml('path.' + name)} = {_toml(binding)}")
+    lines += ["", "[[operations]]", f"include-name-regex = {_toml(SPENT)}"]
+    lines.append("[operations.parameters]")
+    for name in kept:
+        binding = {"dictionary": f"spent_{name}", "probability": KNOWN_ID_PROBABILITY}
+        lines.append(f"{_toml('path.' + name)} = {_toml(binding)}")
+    for expression in excluded:
+        lines += ["", "[[operations]]", f"include-by = {_toml(expression)}", "enabled = false"]
     return "\n".join(lines) + "\n"
 
 
-def run_schemathesis(base: str, config: Path, *filters: str) -> tuple[int, str, float]:
+def run_schemathesis(base: str, config: Path) -> tuple[int, str, float]:
     """``st run`` over the served document; its exit code, output and duration."""
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("st")),
-            "--config-file",
-            str(config),
-            "run",
-            f"{base}/openapi.json",
-            "--checks",
-            "all",
-            "--no-color",
-            *filters,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-    )
+    command = [
+        str(Path(sys.executable).with_name("st")),
+        "--config-file",
+        str(config),
+        "run",
+        f"{base}/openapi.json",
+        "--checks",
+        "all",
+        "--no-color",
+    ]
+    try:
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_SECONDS,
+            check=False,
+            cwd=config.parent,  # its cache (.schemathesis/) stays out of the work tree
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = "".join(
+            part.decode(errors="replace") if isinstance(part, bytes) else part or ""
+            for part in (exc.stdout, exc.stderr)
+        )
+        return -1, f"{output}\nstopped after {TIMEOUT_SECONDS} s", time.monotonic() - started
     return result.returncode, result.stdout + result.stderr, time.monotonic() - started
 
 
@@ -236,11 +323,13 @@ def test_schemathesis_finds_nothing(tmp_path: Path, request: pytest.FixtureReque
         with live_server(database_url, instance, SERVER_SETTINGS, workers=2) as server:
             origin = server.base.removesuffix("/api/v1")
             outcomes = []
-            for role, username, filters in ROLES:
+            for role, excluded in ROLES.items():
                 config = tmp_path / f"{role}.toml"
                 reports = tmp_path / f"reports-{role}"
-                config.write_text(run_config(origin, username, known[role], reports))
-                code, output, seconds = run_schemathesis(server.base, config, *filters)
+                config.write_text(
+                    run_config(origin, f"fuzz_{role}", known[role], excluded, reports)
+                )
+                code, output, seconds = run_schemathesis(server.base, config)
                 (tmp_path / f"schemathesis-{role}.txt").write_text(output)
                 summary = output[output.rfind("=== SUMMARY ===") :] or output[-3000:]
                 print(f"\n--- schemathesis as {role}: exit {code}, {seconds:.0f} s\n{summary}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -54,8 +55,9 @@ def foreign_experience(client: FlaskClient, headers: dict[str, str], tokens: Any
 
 
 def foreign_skill(client: FlaskClient, headers: dict[str, str], tokens: Any) -> str:
-    """Another user's skill id."""
-    response = client.post(SKILLS, headers=headers, json={"name": "Foreign skill"})
+    """Another user's skill id (a name of its own each time: the fuzz run makes two)."""
+    name = f"Foreign skill {secrets.token_hex(3)}"
+    response = client.post(SKILLS, headers=headers, json={"name": name})
     assert response.status_code == 201, response.get_json()
     return str(response.get_json()["id"])
 

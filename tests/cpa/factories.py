@@ -69,20 +69,35 @@ def create_experience(
 
 
 # -- the route matrix's factories: another user's resources, each in its own period --------
+# The route matrix makes one of each kind per user, the fuzz run (tests/api/test_fuzz.py)
+# two: a period already taken moves ten years on (report periods may not overlap).
+
+
+def _report_from(client: FlaskClient, headers: dict[str, str], year: int) -> tuple[str, int]:
+    """A new report of January to June of ``year`` or, taken, of a later free year; its id
+    and the year."""
+    for later in range(year, year + 30, 10):
+        response = client.post(
+            f"{API}/reports", headers=headers, json=report_body(f"{later}-01-01", f"{later}-06-30")
+        )
+        if response.status_code != 409:
+            assert response.status_code == 201, response.get_json()
+            return str(response.get_json()["id"]), later
+    raise AssertionError(f"no free report period from {year}")
 
 
 def foreign_report(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
-    return str(create_report(client, headers, "2001-01-01", "2001-06-30")["id"])
+    return _report_from(client, headers, 2001)[0]
 
 
 def foreign_experience(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
-    report = create_report(client, headers, "2003-01-01", "2003-06-30")
-    return str(create_experience(client, headers, report["id"], "FR1", "2003-02-01")["id"])
+    report_id, year = _report_from(client, headers, 2003)
+    return str(create_experience(client, headers, report_id, "FR1", f"{year}-02-01")["id"])
 
 
 def foreign_activity(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
-    report = create_report(client, headers, "2005-01-01", "2005-06-30")
-    experience = create_experience(client, headers, report["id"], "FR2", "2005-02-01")
+    report_id, year = _report_from(client, headers, 2005)
+    experience = create_experience(client, headers, report_id, "FR2", f"{year}-02-01")
     response = client.post(
         f"{API}/experiences/{experience['id']}/activities",
         headers=headers,
@@ -93,23 +108,23 @@ def foreign_activity(client: FlaskClient, headers: dict[str, str], tokens: dict[
 
 
 def foreign_time_entry(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
-    report = create_report(client, headers, "2007-01-01", "2007-06-30")
-    experience = create_experience(client, headers, report["id"], "MA1", "2007-02-01")
+    report_id, year = _report_from(client, headers, 2007)
+    experience = create_experience(client, headers, report_id, "MA1", f"{year}-02-01")
     response = client.post(
         f"{API}/experiences/{experience['id']}/time-entries",
         headers=headers,
-        json={"entry_date": "2007-02-02", "hours": 3},
+        json={"entry_date": f"{year}-02-02", "hours": 3},
     )
     assert response.status_code == 201, response.get_json()
     return str(response.get_json()["id"])
 
 
 def foreign_submission(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
-    report = create_report(client, headers, "2009-01-01", "2009-06-30")
-    create_experience(client, headers, report["id"], "TX1", "2009-02-01")
-    version = client.get(f"{API}/reports/{report['id']}", headers=headers).get_json()["version"]
+    report_id, year = _report_from(client, headers, 2009)
+    create_experience(client, headers, report_id, "TX1", f"{year}-02-01")
+    version = client.get(f"{API}/reports/{report_id}", headers=headers).get_json()["version"]
     response = client.post(
-        f"{API}/reports/{report['id']}/submissions",
+        f"{API}/reports/{report_id}/submissions",
         headers=headers,
         json={"submission_type": "draft", "version": version},
     )

@@ -327,12 +327,19 @@ def register_ready(target: Target, usernames: Sequence[str], template: TemplateS
 
 
 def prepopulate(
-    target: Target, names: Sequence[str], workers: int, version: int = LATEST_TEMPLATE_VERSION
+    target: Target,
+    names: Sequence[str],
+    workers: int,
+    version: int = LATEST_TEMPLATE_VERSION,
+    *,
+    register: bool = True,
+    chunk: int = 500,
 ) -> float:
     """Create ``names`` by raw DDL plus registry rows; return seconds taken.
 
     On PostgreSQL ``workers`` connections run users in parallel (the server does the work;
     on a 2-core machine two backends roughly double the rate). SQLite has one writer.
+    ``register=False`` makes users the engine does not know (a raw baseline's).
     """
     if not names:
         return 0.0
@@ -353,14 +360,14 @@ def prepopulate(
                 runners.append(runner)
         runner.run_user(name, template.statements(name))
 
-    chunk = 500
     workers = 1 if target.db.is_sqlite else max(1, workers)
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for i in range(0, len(names), chunk):
                 part = list(names[i : i + chunk])
                 list(pool.map(one, part))
-                register_ready(target, part, template)
+                if register:
+                    register_ready(target, part, template)
                 progress.step(len(part))
     finally:
         for runner in runners:

@@ -302,10 +302,23 @@ def repair_command(usernames: tuple[str, ...], all_users: bool) -> None:
     show_default=True,
     help="Batches migrated at once, each on a connection of its own.",
 )
+@click.option(
+    "--to",
+    "to_version",
+    type=click.IntRange(1, LATEST_TEMPLATE_VERSION),
+    default=LATEST_TEMPLATE_VERSION,
+    show_default=True,
+    help="Template version to bring users to (an earlier one stages an upgrade).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="One line per user, not only failures.")
 @dba_errors
 def migrate_command(
-    dry_run: bool, dialect: str | None, batch_size: int | None, jobs: int, verbose: bool
+    dry_run: bool,
+    dialect: str | None,
+    batch_size: int | None,
+    jobs: int,
+    to_version: int,
+    verbose: bool,
 ) -> None:
     """Bring every ready user to the latest template version (resumable)."""
     database = get_database()
@@ -313,14 +326,17 @@ def migrate_command(
 
     size = batch_size or int(current_app.config["MIGRATE_BATCH_SIZE"])
     provisioner = Provisioner(database)
-    pending = provisioner.count_pending_migrations()
+    pending = provisioner.count_pending_migrations(target=to_version)
     if pending == 0:
-        click.echo(f"All users are at template version {LATEST_TEMPLATE_VERSION}; nothing to do.")
+        click.echo(f"All users are at template version {to_version}; nothing to do.")
         return
     if dry_run:
-        _print_migration_sql(provisioner, database, dialect, size)
+        _print_migration_sql(provisioner, database, dialect, size, to_version)
         return
-    names = [r.username for r in provisioner.pending_migrations(batch_size=max(size, 1000))]
+    names = [
+        r.username
+        for r in provisioner.pending_migrations(target=to_version, batch_size=max(size, 1000))
+    ]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
     def record(conn: Connection, outcomes: Sequence[UserMigration]) -> None:
@@ -331,13 +347,13 @@ def migrate_command(
             [_migration_row(outcome) for outcome in outcomes if not outcome.busy],
         )
 
-    migrator = provisioner.migrator(on_outcomes=record)
+    migrator = provisioner.migrator(target=to_version, on_outcomes=record)
 
     def work(batch: list[str]) -> list[UserMigration]:
         with app.app_context():  # worker threads: the audit rows need the app's keys
             return migrator.migrate(batch)
 
-    progress = Progress(f"Migrating to v{LATEST_TEMPLATE_VERSION}", len(names))
+    progress = Progress(f"Migrating to v{to_version}", len(names))
     outcomes = run_batches(
         names,
         work,
@@ -346,11 +362,11 @@ def migrate_command(
         on_batch=lambda done: progress.advance(len(done), failed=sum(o.failed for o in done)),
     )
     click.echo(progress.finish(), err=True)
-    _report_migration(outcomes, verbose=verbose)
+    _report_migration(outcomes, to_version, verbose=verbose)
 
 
 def _print_migration_sql(
-    provisioner: Provisioner, database: Any, dialect: str | None, size: int
+    provisioner: Provisioner, database: Any, dialect: str | None, size: int, to_version: int
 ) -> None:
     name = dialect or database.dialect_name
     # The configured database's own dialect, or the 19c profile ddl/ is rendered with.
@@ -385,7 +401,7 @@ def _migration_row(outcome: UserMigration) -> UserActionRow:
     return UserActionRow(outcome.username, "failure", details, error_class)
 
 
-def _report_migration(outcomes: Sequence[UserMigration], *, verbose: bool) -> None:
+def _report_migration(outcomes: Sequence[UserMigration], to_version: int, *, verbose: bool) -> None:
     migrated = [o for o in outcomes if o.outcome == "migrated"]
     current = [o for o in outcomes if o.outcome == "up_to_date"]
     failed = [o for o in outcomes if o.failed]
@@ -401,7 +417,7 @@ def _report_migration(outcomes: Sequence[UserMigration], *, verbose: bool) -> No
         click.echo(f"error: {o.username}: {o.error}", err=True)
     steps = sum(o.steps_run for o in migrated)
     click.echo(
-        f"migrated {len(migrated):,} user(s) to template v{LATEST_TEMPLATE_VERSION} "
+        f"migrated {len(migrated):,} user(s) to template v{to_version} "
         f"({steps:,} statement(s)); {len(current):,} already there; {len(failed):,} failed"
     )
     if failed:

@@ -90,6 +90,9 @@ def existing_columns(
         return set()
     wanted = set(columns)
     tables = sorted({table for table, _ in wanted})
+    # Asked by name too, so the answer holds only the columns looked for (a migration's few),
+    # not every column of every table in the batch.
+    names = sorted({column for _, column in wanted})
     dialect = conn.dialect.name
     found: set[tuple[str, str]] = set()
     for chunk in _chunks(tables):
@@ -101,6 +104,7 @@ def existing_columns(
                 .select_from(master)
                 .join(info, sa.true())
                 .where(master.c.type == "table", master.c.name.in_(chunk))
+                .where(info.c.name.in_(names))
             )
             rows = conn.execute(query).all()
         elif dialect == "postgresql":
@@ -110,6 +114,7 @@ def existing_columns(
                 .join(_pg_attribute, _pg_attribute.c.attrelid == _pg_class.c.oid)
                 .where(_pg_namespace.c.nspname == sa.func.current_schema())
                 .where(_pg_class.c.relname.in_(chunk))
+                .where(_pg_attribute.c.attname.in_(names))
                 .where(_pg_attribute.c.attnum > 0, _pg_attribute.c.attisdropped.is_(False))
             )
             rows = conn.execute(query).all()
@@ -117,7 +122,10 @@ def existing_columns(
             by_upper = {name.upper(): name for name in chunk}
             query = sa.select(
                 _user_tab_columns.c.table_name, _user_tab_columns.c.column_name
-            ).where(_user_tab_columns.c.table_name.in_(list(by_upper)))
+            ).where(
+                _user_tab_columns.c.table_name.in_(list(by_upper)),
+                _user_tab_columns.c.column_name.in_([n.upper() for n in names] + names),
+            )
             rows = [(by_upper[t], c.lower()) for t, c in conn.execute(query).all()]
         else:
             raise ValueError(f"no catalog query for dialect {dialect!r}")

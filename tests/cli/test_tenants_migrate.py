@@ -203,3 +203,20 @@ def test_parallel_jobs_migrate_every_user_once(runner: FlaskCliRunner, db: Datab
             )
         ).scalar_one()
     assert count == len(names)  # provisioned by the engine directly: these are the migration's
+
+
+def test_migrate_to_an_earlier_version_stages_the_upgrade(
+    runner: FlaskCliRunner, db: Database
+) -> None:
+    _provision(db, ["stager"], 1)
+
+    staged = runner.invoke(args=["tenants", "migrate", "--to", "2"])
+
+    assert staged.exit_code == 0, staged.output
+    assert "migrated 1 user(s) to template v2" in staged.output
+    assert _versions(db, ["stager"]) == {"stager": 2}
+    assert runner.invoke(args=["tenants", "migrate", "--to", "2"]).output.startswith(
+        "All users are at template version 2"
+    )
+    assert runner.invoke(args=["tenants", "migrate"]).exit_code == 0
+    _assert_latest_and_clean(db, ["stager"])

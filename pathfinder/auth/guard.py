@@ -103,12 +103,17 @@ def _guard() -> None:
 
 
 def load_principal(claims: dict[str, Any]) -> Principal:
-    """Check the token's session and account in the database; return the caller."""
+    """Check the token's session and account in the database; return the caller.
+
+    The check is the request's first unit of work and is left open: the route's own unit
+    continues its transaction on the same connection and commits both (``pathfinder.db
+    .request_scope``), so a read request costs one checkout and one transaction.
+    """
     now = datetime.now(UTC)
     user_id = str(claims.get("sub", ""))
     family_id = str(claims.get("sid", ""))
     database = get_database()
-    with database.transaction() as conn:
+    with database.transaction(leave_open=True) as conn:
         row = repo.live_session_with_user(conn, family_id, user_id, now)
         if row is None:
             raise Unauthorized("The session has ended or was revoked.", slug="session-ended")

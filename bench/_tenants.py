@@ -185,7 +185,11 @@ class RawSqlite(RawRunner):
     """sqlite3 on the shared file, the user's file attached as ``tenant`` like the engine does.
 
     Same pragmas as the engine's connections (rollback journal, foreign keys, default
-    synchronous), so the only difference left is the engine's own work.
+    synchronous), so the only difference left is the engine's own work. Like the engine, a
+    brand-new user file commits its DDL with the journal in memory (a file that holds
+    nothing yet has nothing to roll back to); an existing file (a migration) keeps the
+    rollback journal. The raw baseline used to journal new files on disk, which made it
+    slower than the engine's own commit and flattered the ratio (1.69x against 2.33x).
     """
 
     def __init__(self, target: Target) -> None:
@@ -198,9 +202,12 @@ class RawSqlite(RawRunner):
         target.db.settings.tenant_dir.mkdir(parents=True, exist_ok=True)
 
     def run_user(self, username: str, statements: Sequence[str]) -> None:
-        path = str(self.target.db.tenant_file(username))
-        self.conn.execute("ATTACH DATABASE ? AS tenant", (path,))
+        file = self.target.db.tenant_file(username)
+        new = not file.exists() or file.stat().st_size == 0
+        self.conn.execute("ATTACH DATABASE ? AS tenant", (str(file),))
         try:
+            if new:
+                self.conn.execute("PRAGMA tenant.journal_mode = MEMORY")
             self.conn.execute("BEGIN")
             for sql in statements:
                 self.conn.execute(sql)

@@ -31,10 +31,11 @@ DEFAULTS: dict[str, Any] = {
     "DB_POOL_PRE_PING": None,
     # Replace a connection this many seconds after it was opened (-1: never).
     "DB_POOL_RECYCLE_SECONDS": 3600,
-    # Replace a connection after this many checkouts (0: never). A PostgreSQL backend keeps
-    # a cache entry for every table it has touched, and a pooled connection serves many
-    # users: this bounds its memory (docs/performance.md, "Backend memory").
-    "DB_POOL_MAX_USES": 0,
+    # Replace a connection after this many checkouts (0: never; None: 1,000 on PostgreSQL,
+    # never elsewhere). A PostgreSQL backend keeps a cache entry for every table it has
+    # touched, and a pooled connection serves many users: this bounds its memory
+    # (docs/performance.md, "Backend memory").
+    "DB_POOL_MAX_USES": None,
     "JSON_SORT_KEYS": False,
     # Production mode refuses to start without explicit secrets (pathfinder.security.secrets).
     "PRODUCTION": False,
@@ -154,7 +155,7 @@ class DatabaseSettings:
     sqlite_busy_timeout_ms: int
     pool_pre_ping: bool | None = None
     pool_recycle_seconds: int = 3600
-    pool_max_uses: int = 0
+    pool_max_uses: int | None = None
 
     @property
     def tenant_dir(self) -> Path:
@@ -184,8 +185,12 @@ def database_settings(config: Mapping[str, Any]) -> DatabaseSettings:
         pool_recycle_seconds=int(
             config.get("DB_POOL_RECYCLE_SECONDS", DEFAULTS["DB_POOL_RECYCLE_SECONDS"])
         ),
-        pool_max_uses=int(config.get("DB_POOL_MAX_USES", DEFAULTS["DB_POOL_MAX_USES"])),
+        pool_max_uses=_optional_int(config.get("DB_POOL_MAX_USES")),
     )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
 
 
 def _optional_bool(value: Any) -> bool | None:

@@ -30,7 +30,8 @@ from pathfinder.provisioning.batches import run_batches
 from pathfinder.provisioning.locks import TenantBusy
 from pathfinder.provisioning.migrate import UserMigration
 from pathfinder.provisioning.plan import cached_migration_steps
-from pathfinder.provisioning.verify import Drift, orphaned_user_files, repair_user, verify_user
+from pathfinder.provisioning.verify import Drift, orphaned_user_files, repair_user
+from pathfinder.provisioning.verify_batch import verify_users
 from pathfinder.schema.naming import InvalidUsername, normalize_username
 from pathfinder.schema.oracle_profile import oracle_dialect
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, SQLITE_TENANT_SCHEMA
@@ -38,6 +39,9 @@ from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, SQLITE_TENANT_SCHE
 tenants_group = AppGroup("tenants", help="Provision, verify, migrate and drop users' tables.")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Users per catalog read of `verify` on PostgreSQL.
+VERIFY_BATCH = 500
 
 DIALECTS = {"oracle": oracle_dialect, "postgresql": postgresql.dialect, "sqlite": sqlite.dialect}
 
@@ -252,9 +256,15 @@ def verify_command(usernames: tuple[str, ...], all_users: bool) -> None:
     names = _selected_users(usernames, all_users)
     database = get_database()
     drifts: list[Drift] = []
-    with _progress(names, "Verifying") as bar:
-        for name in bar:
-            drifts.append(verify_user(database, name))
+    progress = Progress("Verifying", len(names))
+    # Batches: on PostgreSQL one catalog read covers each (verify_batch), elsewhere the
+    # batch is only how often the progress line moves.
+    for start in range(0, len(names), VERIFY_BATCH):
+        batch = verify_users(database, names[start : start + VERIFY_BATCH])
+        drifts.extend(batch)
+        progress.advance(len(batch), failed=sum(not d.clean for d in batch))
+    if len(names) > 1:
+        click.echo(progress.finish(), err=True)
     _report(drifts, all_users=all_users)
 
 

@@ -47,6 +47,27 @@ def _chunks(items: Sequence[T], size: int = IN_LIST_LIMIT) -> Iterator[Sequence[
         yield items[start : start + size]
 
 
+def sqlite_objects_query(names: Sequence[str], schema: str | None) -> sa.Select[tuple[str]]:
+    """SQLite: which of ``names`` are in the (attached) file's catalog."""
+    master = sa.table("sqlite_master", sa.column("name"), schema=schema)
+    return sa.select(master.c.name).where(master.c.name.in_(list(names)))
+
+
+def sqlite_columns_query(
+    tables: Sequence[str], columns: Sequence[str], schema: str | None
+) -> sa.Select[tuple[str, str]]:
+    """SQLite: (table, column) pairs among ``tables`` x ``columns`` in the file's catalog."""
+    master = sa.table("sqlite_master", sa.column("name"), sa.column("type"), schema=schema)
+    info = sa.func.pragma_table_info(master.c.name, schema or "main").table_valued("name")
+    return (
+        sa.select(master.c.name, info.c.name)
+        .select_from(master)
+        .join(info, sa.true())
+        .where(master.c.type == "table", master.c.name.in_(list(tables)))
+        .where(info.c.name.in_(list(columns)))
+    )
+
+
 def existing_objects(conn: Connection, names: Collection[str], *, schema: str | None) -> set[str]:
     """The subset of ``names`` (tables, indexes, views) present in the catalog."""
     if not names:
@@ -55,9 +76,7 @@ def existing_objects(conn: Connection, names: Collection[str], *, schema: str | 
     found: set[str] = set()
     for wanted in _chunks(sorted(set(names))):
         if dialect == "sqlite":
-            master = sa.table("sqlite_master", sa.column("name"), schema=schema)
-            query = sa.select(master.c.name).where(master.c.name.in_(wanted))
-            found.update(conn.execute(query).scalars())
+            found.update(conn.execute(sqlite_objects_query(wanted, schema)).scalars())
         elif dialect == "postgresql":
             query = (
                 sa.select(_pg_class.c.relname)

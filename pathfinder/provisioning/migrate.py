@@ -38,7 +38,12 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from pathfinder.provisioning import registry
-from pathfinder.provisioning.catalog import existing_columns, existing_objects
+from pathfinder.provisioning.catalog import (
+    existing_columns,
+    existing_objects,
+    sqlite_columns_query,
+    sqlite_objects_query,
+)
 from pathfinder.provisioning.locks import (
     TenantBusy,
     lock_in_transaction,
@@ -47,7 +52,7 @@ from pathfinder.provisioning.locks import (
 )
 from pathfinder.provisioning.plan import Step, cached_migration_steps
 from pathfinder.schema.naming import normalize_username
-from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION
+from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, SQLITE_TENANT_SCHEMA
 
 StepHook = Callable[[str, Step], None]
 
@@ -333,17 +338,14 @@ class BatchMigrator:
     def _sqlite_user(self, conn: Connection, user: str, steps: list[Step]) -> int:
         """One user's DDL in their own file, committed before the registry hears of it."""
         with self.db.attached(conn, user):
-            read = conn.begin()  # the catalog read, rolled back: it wrote nothing
-            try:
-                present, present_columns = self._missing(conn, {user: steps})
-            finally:
-                read.rollback()
             raw = _driver(conn)
             cursor = raw.cursor()
             try:
-                # Deferred: only the user's file takes a write lock, so its commit is a
-                # one-file commit (BEGIN IMMEDIATE would make it a two-file one).
+                # Deferred, on the driver: only the user's file takes a write lock, so its
+                # commit is a one-file commit (SQLAlchemy's BEGIN IMMEDIATE would lock the
+                # shared file too and make it a two-file one). The catalog is read in it.
                 cursor.execute("BEGIN")
+                present, present_columns = _sqlite_missing(cursor, conn.dialect, steps)
                 ran = self._run_missing(cursor, conn, user, steps, present, present_columns)
                 cursor.execute("COMMIT")
             except BaseException:
@@ -411,6 +413,35 @@ class BatchMigrator:
     def _work_connection(self, user: str) -> Iterator[Connection]:
         with self.db.connect() as conn, self.db.attached(conn, user):
             yield conn
+
+
+def _sqlite_missing(
+    cursor: Any, dialect: Any, steps: list[Step]
+) -> tuple[set[str], set[tuple[str, str]]]:
+    """What of one user's plan is in their attached file: the catalog queries of
+    :mod:`.catalog`, run on the driver's cursor inside its transaction."""
+    objects = [s.object_name for s in steps if s.registers_object]
+    columns = [s.column_key for s in steps if not s.registers_object]
+    present: set[str] = set()
+    present_columns: set[tuple[str, str]] = set()
+    if objects:
+        rows = _run_on_cursor(cursor, dialect, sqlite_objects_query(objects, SQLITE_TENANT_SCHEMA))
+        present = {name for (name,) in rows}
+    if columns:
+        query = sqlite_columns_query(
+            sorted({t for t, _ in columns}), sorted({c for _, c in columns}), SQLITE_TENANT_SCHEMA
+        )
+        wanted = set(columns)
+        present_columns = {(t, c) for t, c in _run_on_cursor(cursor, dialect, query)} & wanted
+    return present, present_columns
+
+
+def _run_on_cursor(cursor: Any, dialect: Any, query: Any) -> list[tuple[Any, ...]]:
+    """A Core statement compiled for ``dialect`` and run on a DBAPI cursor (qmark style)."""
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    cursor.execute(str(compiled), [params[name] for name in compiled.positiontup or ()])
+    return [tuple(row) for row in cursor.fetchall()]
 
 
 def _failure(user: str, version: int | None, error: str) -> UserMigration:

@@ -141,7 +141,7 @@ def main() -> None:
     parser.add_argument("--pg-url", help="a database with ready v3 users, or a server")
     parser.add_argument("--users", type=int, default=10000)
     parser.add_argument("--checkpoints", default="100,1000,2500,5000,10000")
-    parser.add_argument("--max-uses", type=int, default=1000)
+    parser.add_argument("--max-uses", type=int, default=250)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="1,000 users")
     args = parser.parse_args()

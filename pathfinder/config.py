@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "DB_POOL_PRE_PING": None,
     # Replace a connection this many seconds after it was opened (-1: never).
     "DB_POOL_RECYCLE_SECONDS": 3600,
-    # Replace a connection after this many checkouts (0: never; None: 1,000 on PostgreSQL,
+    # Replace a connection after this many checkouts (0: never; None: 250 on PostgreSQL,
     # never elsewhere). A PostgreSQL backend keeps a cache entry for every table it has
     # touched, and a pooled connection serves many users: this bounds its memory
     # (docs/performance.md, "Backend memory").

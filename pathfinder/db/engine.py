@@ -39,11 +39,12 @@ def create_database_engine(settings: DatabaseSettings) -> Engine:
     return engine
 
 
-# Checkouts after which a pooled connection is replaced, when DB_POOL_MAX_USES is unset. On
-# PostgreSQL a backend that has served 1,000 checkouts has touched at most 1,000 users'
-# tables: tens of MiB of relation cache (docs/performance.md, "Backend memory"), against
-# one reconnection (~5 ms) per 1,000 requests.
-DEFAULT_MAX_USES = {"postgresql": 1000}
+# Checkouts after which a pooled connection is replaced, when DB_POOL_MAX_USES is unset. A
+# PostgreSQL backend keeps about 175 KiB of cache per user whose tables it has opened and
+# never frees it (docs/performance.md, "Backend memory": 1.7 GiB after 10,000 users); after
+# 250 checkouts it has served at most 250 users, about 45 MiB, for one reconnection (a few
+# ms) per 250 requests.
+DEFAULT_MAX_USES = {"postgresql": 250}
 
 
 def _pool_options(backend: str, settings: DatabaseSettings) -> dict[str, Any]:

@@ -479,6 +479,72 @@ def raw_alters(target: Target, users: int, batch: int) -> dict[str, Any]:
     }
 
 
+def compare_sizes(root: Path, state: State, small: int, batch: int) -> dict[str, Any]:
+    """Provisioning in the big database and in a small one of the same cluster, interleaved.
+
+    The checkpoints are hours apart, at whatever load the machine had then; this asks the
+    question at one moment: one user into the 100,000-user database, one into a database of
+    ``small`` users next to it, and so on, engine and raw DDL alike. Same server, same
+    buffers and WAL; only the catalog (per database) differs.
+    """
+    url = ensure_cluster(root, state)
+    small_url = url.rsplit("/", 1)[0] + "/pf_scale_small"
+    engine = sa.create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if not conn.execute(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = 'pf_scale_small'")
+        ).first():
+            conn.exec_driver_sql("CREATE DATABASE pf_scale_small")
+    engine.dispose()
+    big = make_target("postgresql", url, root / "instance")
+    little = make_target("postgresql", small_url, root / "instance-small")
+    have = registered_count(little)
+    if have < small:
+        from _tenants import prepopulate
+
+        names = [population_name(i) for i in range(have, small)]
+        prepopulate(little, names, 2, POPULATION_VERSION)
+    tag = int(time.time()) % 100000
+    samples: dict[str, list[float]] = {
+        "big engine": [],
+        "small engine": [],
+        "big raw": [],
+        "small raw": [],
+    }
+    before = load()
+    raws = {"big": RawPg(big), "small": RawPg(little)}
+    templates = {
+        "big": TemplateStatements(big, LATEST_TEMPLATE_VERSION),
+        "small": TemplateStatements(little, LATEST_TEMPLATE_VERSION),
+    }
+    provisioners = {"big": Provisioner(big.db), "small": Provisioner(little.db)}
+    try:
+        for i in range(batch):
+            order = ("big", "small") if i % 2 == 0 else ("small", "big")
+            for side in order:
+                name = f"c{tag}{side[0]}{i:04d}"
+                t0 = time.perf_counter()
+                provisioners[side].provision(name)
+                samples[f"{side} engine"].append(1000 * (time.perf_counter() - t0))
+                raw_name = f"q{tag}{side[0]}{i:04d}"
+                t0 = time.perf_counter()
+                raws[side].run_user(raw_name, templates[side].statements(raw_name))
+                samples[f"{side} raw"].append(1000 * (time.perf_counter() - t0))
+    finally:
+        for raw in raws.values():
+            raw.close()
+        big.db.dispose()
+        little.db.dispose()
+    out: dict[str, Any] = {k: statistics.fmean(v) for k, v in samples.items()}
+    out.update({f"{k} median": statistics.median(v) for k, v in samples.items()})
+    out["engine big/small"] = out["big engine"] / out["small engine"]
+    out["raw big/small"] = out["big raw"] / out["small raw"]
+    out["small users"] = small
+    out["batch"] = batch
+    out["load"] = f"{before} -> {load()}"
+    return out
+
+
 # -- the run ----------------------------------------------------------------------------
 
 
@@ -590,6 +656,16 @@ def report(state: State) -> None:
                 )
         if "verify_all" in final:
             print(f"- verify --all: {final['verify_all']}")
+    if "compare" in data:
+        c = data["compare"]
+        print(
+            f"\nSame moment, same cluster, interleaved ({c['batch']} users each side): "
+            f"provisioning into the {data.get('largest', {}).get('size', 'big')}-user database "
+            f"over a {c['small users']:,}-user one: engine **{c['engine big/small']:.2f}x** "
+            f"({c['small engine']:.1f} -> {c['big engine']:.1f} ms, means), raw DDL "
+            f"{c['raw big/small']:.2f}x ({c['small raw']:.1f} -> {c['big raw']:.1f} ms); "
+            f"load {c['load']}."
+        )
     for row in data.get("populate", [])[-1:]:
         print(f"\nLast population rate: {row['rate']} users/s at {row['at']:,} users.")
 
@@ -610,11 +686,24 @@ def main() -> None:
     parser.add_argument("--min-free-gb", type=float, default=12.0, help="stop populating below")
     parser.add_argument("--full-verify", action="store_true")
     parser.add_argument("--report", action="store_true", help="print the figures so far")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="provision into the big database and a small one beside it, interleaved",
+    )
+    parser.add_argument("--compare-small", type=int, default=1000)
     parser.add_argument("--stop", action="store_true", help="stop the cluster, keep the data")
     parser.add_argument("--clean", action="store_true", help="stop the cluster, delete it all")
     args = parser.parse_args()
     if args.report:
         report(State.open(args.state))
+        return
+    if args.compare:
+        state = State.open(args.state)
+        state.data["compare"] = compare_sizes(args.state, state, args.compare_small, args.batch)
+        state.save()
+        log(f"compare: {state.data['compare']}")
+        report(state)
         return
     if args.stop or args.clean:
         stop_cluster(args.state)

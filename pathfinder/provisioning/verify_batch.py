@@ -112,7 +112,11 @@ _pg_index = sa.table(
     schema="pg_catalog",
 )
 _pg_constraint = sa.table(
-    "pg_constraint", sa.column("conindid"), sa.column("contype"), schema="pg_catalog"
+    "pg_constraint",
+    sa.column("conindid"),
+    sa.column("conrelid"),
+    sa.column("contype"),
+    schema="pg_catalog",
 )
 
 
@@ -148,24 +152,28 @@ def _read_catalog(conn: Connection, tables: list[str], views: list[str]) -> _Cat
         for table, column in conn.execute(columns):
             catalog.columns[table].add(column)
         index = _pg_class.alias("ix")
-        backs_constraint = (
-            sa.select(_pg_constraint.c.conindid)
-            .where(
-                _pg_constraint.c.conindid == _pg_index.c.indexrelid,
-                _pg_constraint.c.contype.in_(["p", "u", "x"]),
-            )
-            .exists()
-        )
         indexes = (
-            sa.select(_pg_class.c.relname, index.c.relname)
+            sa.select(_pg_class.c.relname, index.c.relname, _pg_index.c.indexrelid)
             .join(_pg_namespace, _pg_namespace.c.oid == _pg_class.c.relnamespace)
             .join(_pg_index, _pg_index.c.indrelid == _pg_class.c.oid)
             .join(index, index.c.oid == _pg_index.c.indexrelid)
             .where(here, _pg_class.c.relname.in_(chunk))
-            .where(_pg_index.c.indisprimary.is_(False), sa.not_(backs_constraint))
+            .where(_pg_index.c.indisprimary.is_(False))
         )
-        for table, name in conn.execute(indexes):
-            catalog.indexes[table].add(name)
+        # The indexes that back a unique or exclusion constraint, found from the constraints'
+        # tables (pg_constraint is indexed by conrelid, not by conindid: asking by index
+        # made PostgreSQL read all of pg_constraint, 10 million rows at 100,000 users).
+        backing = (
+            sa.select(_pg_constraint.c.conindid)
+            .join(_pg_class, _pg_class.c.oid == _pg_constraint.c.conrelid)
+            .join(_pg_namespace, _pg_namespace.c.oid == _pg_class.c.relnamespace)
+            .where(here, _pg_class.c.relname.in_(chunk))
+            .where(_pg_constraint.c.contype.in_(["p", "u", "x"]))
+        )
+        backs_constraint = set(conn.execute(backing).scalars())
+        for table, name, oid in conn.execute(indexes):
+            if oid not in backs_constraint:
+                catalog.indexes[table].add(name)
     return catalog
 
 

@@ -231,7 +231,7 @@ class Provisioner:
         def finish(conn: Connection) -> None:
             registry.set_state(conn, user, "ready", template_version=version)
 
-        return self._run_steps(user, steps, on_error_state="failed", start=claim, finish=finish)
+        return self._run_steps(user, steps, start=claim, finish=finish)
 
     def _provision_in_one_transaction(self, user: str, steps: list[Step], version: int) -> int:
         """PostgreSQL: lock, registry read, DDL, registry rows and ``ready`` in one transaction.
@@ -395,12 +395,12 @@ class Provisioner:
         user: str,
         steps: list[Step],
         *,
-        on_error_state: str,
         finish: Callable[[Connection], None],
         start: Callable[[Connection], None] | None = None,
     ) -> int:
         """Run ``steps`` in order, then ``finish`` (the registry's new state); on failure
-        record it in the registry and re-raise.
+        record ``failed`` in the registry and re-raise. (Migrations have their own path:
+        :mod:`.migrate`.)
 
         Where DDL is transactional (SQLite, PostgreSQL) the steps and ``finish`` share one
         transaction, so a failure leaves nothing behind and success commits once; on Oracle
@@ -428,10 +428,7 @@ class Provisioner:
             raise
         except Exception as exc:
             self._record_failure(
-                user,
-                exc,
-                on_error_state,
-                count_attempt=start is not None and not self.commit_each_step,
+                user, exc, "failed", count_attempt=start is not None and not self.commit_each_step
             )
             raise ProvisioningError(user, _describe(exc)) from exc
 

@@ -25,6 +25,18 @@ DEFAULTS: dict[str, Any] = {
     "MIGRATE_BATCH_SIZE": 100,
     # SQLite busy timeout in milliseconds: concurrent writers wait instead of failing.
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
+    # Pooled connections (PostgreSQL, Oracle). Test each connection with a round trip when
+    # it is checked out: None means only where the network drops idle sessions unseen
+    # (Oracle: ADB closes idle sessions); elsewhere a dead connection is found by the
+    # statement that fails on it, and the pool then replaces every connection as old.
+    "DB_POOL_PRE_PING": None,
+    # Replace a connection this many seconds after it was opened (-1: never).
+    "DB_POOL_RECYCLE_SECONDS": 3600,
+    # Replace a connection after this many checkouts (0: never; None: 250 on PostgreSQL,
+    # never elsewhere). A PostgreSQL backend keeps a cache entry for every table it has
+    # touched, and a pooled connection serves many users: this bounds its memory
+    # (docs/performance.md, "Backend memory").
+    "DB_POOL_MAX_USES": None,
     "JSON_SORT_KEYS": False,
     # Largest request body accepted, in bytes (Flask's own setting): 1 MiB holds the largest
     # legitimate body (a CPA report, three 16 KiB preference documents, a 64 KiB CSV) many
@@ -203,6 +215,9 @@ class DatabaseSettings:
     instance_path: Path
     provisioning_wait_seconds: float
     sqlite_busy_timeout_ms: int
+    pool_pre_ping: bool | None = None
+    pool_recycle_seconds: int = 3600
+    pool_max_uses: int | None = None
 
     @property
     def tenant_dir(self) -> Path:
@@ -228,4 +243,21 @@ def database_settings(config: Mapping[str, Any]) -> DatabaseSettings:
         sqlite_busy_timeout_ms=int(
             config.get("SQLITE_BUSY_TIMEOUT_MS", DEFAULTS["SQLITE_BUSY_TIMEOUT_MS"])
         ),
+        pool_pre_ping=_optional_bool(config.get("DB_POOL_PRE_PING")),
+        pool_recycle_seconds=int(
+            config.get("DB_POOL_RECYCLE_SECONDS", DEFAULTS["DB_POOL_RECYCLE_SECONDS"])
+        ),
+        pool_max_uses=_optional_int(config.get("DB_POOL_MAX_USES")),
     )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+def _optional_bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)

@@ -3,7 +3,9 @@
 -- SQLAlchemy 2.1.9; dialect oracle; profile 19c (Autonomous Database baseline: Boolean as SMALLINT, generic JSON as BLOB).
 -- Shared schema: pf_mv_user_stats.
 
-CREATE MATERIALIZED VIEW pf_mv_user_stats BUILD IMMEDIATE REFRESH COMPLETE ON DEMAND AS SELECT pf_users.id AS user_id, pf_users.username, count(pf_user_analytics.id) AS total_events, count(DISTINCT trunc(pf_user_analytics.created_at)) AS active_days, min(pf_user_analytics.created_at) AS first_event_at, max(pf_user_analytics.created_at) AS last_event_at, coalesce(sum(CASE WHEN (pf_user_analytics.created_at >= sys_extract_utc(SYSTIMESTAMP) - numtodsinterval(7, 'DAY')) THEN 1 ELSE 0 END), 0) AS events_7d, coalesce(sum(CASE WHEN (pf_user_analytics.created_at >= sys_extract_utc(SYSTIMESTAMP) - numtodsinterval(30, 'DAY')) THEN 1 ELSE 0 END), 0) AS events_30d, sys_extract_utc(SYSTIMESTAMP) AS refreshed_at
+CREATE MATERIALIZED VIEW pf_mv_user_stats BUILD IMMEDIATE REFRESH COMPLETE ON DEMAND AS SELECT pf_users.id AS user_id, pf_users.username, count(DISTINCT pf_user_analytics.session_id) AS total_sessions, count(pf_user_analytics.id) AS total_events, count(DISTINCT trunc(pf_user_analytics.created_at)) AS active_days, min(pf_user_analytics.created_at) AS first_event_at, max(pf_user_analytics.created_at) AS last_event_at, coalesce(sum(CASE WHEN (pf_user_analytics.created_at >= sys_extract_utc(SYSTIMESTAMP) - numtodsinterval(7, 'DAY')) THEN 1 ELSE 0 END), 0) AS events_7d, coalesce(sum(CASE WHEN (pf_user_analytics.created_at >= sys_extract_utc(SYSTIMESTAMP) - numtodsinterval(30, 'DAY')) THEN 1 ELSE 0 END), 0) AS events_30d, sys_extract_utc(SYSTIMESTAMP) AS refreshed_at
 FROM pf_users LEFT OUTER JOIN pf_user_analytics ON pf_user_analytics.user_id = pf_users.id GROUP BY pf_users.id, pf_users.username;
+
+CREATE INDEX ix_pf_mv_user_stats_last_event_at ON pf_mv_user_stats (last_event_at);
 
 CREATE UNIQUE INDEX ix_pf_mv_user_stats_user_id ON pf_mv_user_stats (user_id);

@@ -15,6 +15,7 @@ from pathfinder.jobs.retention import seed_retention_policies
 from pathfinder.reference.seed import seed_reference_data
 from pathfinder.schema.ddl import AddColumn
 from pathfinder.schema.shared import SHARED_SCHEMA_VERSION, metadata
+from pathfinder.schema.shared.analytics import rebuild_stale_user_stats
 from pathfinder.schema.shared.system import schema_meta, template_versions
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION
 
@@ -64,6 +65,8 @@ def init_database(db: Database, *, production: bool = False) -> list[str]:
         created = [t.name for t in metadata.sorted_tables if t.name not in existing]
         added = add_missing_columns(conn, [t for t in metadata.sorted_tables if t.name in existing])
         created += [f"{table}.{column}" for table, column in added]
+        if rebuild_stale_user_stats(conn):
+            created.append("pf_mv_user_stats (re-created with the new columns)")
         _upsert_meta(conn, SHARED_VERSION_KEY, str(SHARED_SCHEMA_VERSION), now)
         seed_system_flags(conn, production=production)
         seed_retention_policies(conn)

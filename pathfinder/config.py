@@ -77,6 +77,9 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_SEAL_BATCH_SIZE": 20000,
     # A seq gap still open this long is settled: no transaction lasts longer.
     "AUDIT_GAP_SETTLE_SECONDS": 3600,
+    # Where the audit log's retention policy writes its archive files (JSON lines, gzip);
+    # None: <instance>/audit-archive. Back it up: docs/operations.md, "Audit archives".
+    "AUDIT_ARCHIVE_DIR": None,
     # Production on SQLite is refused unless this says it is intended (a single-host pilot).
     "ALLOW_SQLITE_IN_PRODUCTION": False,
     # "json" (one JSON object per line, with the request id) or "text"; None: json in

@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.jobs import routes as jobs_routes
     from pathfinder.profile import routes as profile_routes
     from pathfinder.reference import routes as reference_routes
+    from pathfinder.retention import routes as retention_routes
 
     errors.init_app(app)
     idempotency.init_app(app)  # after the auth guard (create_app installs it first)
@@ -50,6 +51,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(career_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(cpa_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(reference_routes.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(retention_routes.bp, url_prefix=API_PREFIX)
     preconditions.init_app(app)  # wraps the PATCH/PUT views: after every blueprint
     openapi.init_app(app, url_prefix=API_PREFIX)
     headers.init_app(app, docs_path=f"{API_PREFIX}/docs")

@@ -199,16 +199,22 @@ def kek_schedule(ctx: JobContext) -> JobResult:
 
 @job(
     "retention",
-    "Apply pf_data_retention_policies: delete or archive rows older than each retention.",
+    "Apply pf_data_retention_policies: delete or archive rows older than each retention "
+    "(audit rows are copied to archive files, never deleted).",
     {"trigger": "cron", "hour": 2, "minute": 0},
     max_runtime_seconds=6 * 3600,
 )
 def retention(ctx: JobContext) -> JobResult:
+    from pathfinder.audit.archive import archive_directory
     from pathfinder.jobs.retention import apply_retention
 
     with ctx.app.app_context():
-        report = apply_retention(ctx.db, ctx.now)
-    details: dict[str, object] = {"applied": report.applied, "skipped": report.skipped}
+        report = apply_retention(ctx.db, ctx.now, archive_dir=archive_directory(ctx.app))
+    details: dict[str, object] = {
+        "applied": report.applied,
+        "skipped": report.skipped,
+        "policies": report.details,
+    }
     return JobResult(sum(report.applied.values()), details)
 
 

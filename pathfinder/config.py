@@ -91,6 +91,12 @@ DEFAULTS: dict[str, Any] = {
     # Check every answer and parsed request against the route's declared contract
     # (pathfinder.api.contract); the test suite turns it on, a breach is an error there.
     "CHECK_CONTRACTS": False,
+    # GET /metrics (Prometheus): with a token, only scrapes that send it as a bearer token;
+    # without one, only clients in these networks (comma-separated CIDRs). See
+    # docs/operations.md, "Monitoring".
+    "METRICS_ENABLED": True,
+    "METRICS_TOKEN": None,
+    "METRICS_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
 }
 
 # Secrets production must set explicitly (no generated development value).
@@ -129,6 +135,14 @@ def check_production(config: Mapping[str, Any]) -> None:
             "PATHFINDER_RATELIMIT_STORAGE_URI is memory:// (counts per worker); set a store "
             "every worker shares, e.g. redis://host:6379/0 (or "
             "PATHFINDER_ALLOW_PER_PROCESS_RATE_LIMITS=true for a one-worker pilot)"
+        )
+    metrics_token = config.get("METRICS_TOKEN")
+    if metrics_token and (
+        str(metrics_token).strip().lower() in PLACEHOLDER_SECRETS
+        or len(str(metrics_token).encode("utf-8")) < MIN_SECRET_BYTES
+    ):
+        problems.append(
+            f"PATHFINDER_METRICS_TOKEN is a placeholder or shorter than {MIN_SECRET_BYTES} bytes"
         )
     url = str(config.get("DATABASE_URL") or "")
     if (not url or url.startswith("sqlite")) and not config.get("ALLOW_SQLITE_IN_PRODUCTION"):

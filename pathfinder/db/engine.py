@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from pathfinder.config import DatabaseSettings
+from pathfinder.metrics.pool import watch_pool
 
 
 def create_database_engine(settings: DatabaseSettings) -> Engine:
@@ -30,6 +31,7 @@ def create_database_engine(settings: DatabaseSettings) -> Engine:
     elif url.get_backend_name() == "oracle":
         kwargs["pool_pre_ping"] = True
     engine = sa.create_engine(url, **kwargs)
+    watch_pool(engine)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
     return engine

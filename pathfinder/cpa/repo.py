@@ -335,14 +335,21 @@ def list_time_entries(
 
 
 def time_totals(conn: Connection, experience_id: str) -> list[Row]:
-    """Hours and entry counts per category for one experience."""
+    """Hours and entry counts per category for one experience, with billable and
+    CPA-eligible hours (a NULL flag, from before the flags existed, counts as true)."""
     t = experience_time_tracking.c
+
+    def flagged(flag: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.sum(sa.case((sa.func.coalesce(flag, sa.true()) == sa.true(), t.hours)))
+
     return _all(
         conn,
         sa.select(
             t.activity_category,
             sa.func.sum(t.hours).label("hours"),
             sa.func.count().label("entries"),
+            flagged(t.is_billable).label("billable_hours"),
+            flagged(t.is_cpa_eligible).label("cpa_eligible_hours"),
         )
         .where(t.experience_id == experience_id)
         .group_by(t.activity_category)

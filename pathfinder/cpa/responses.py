@@ -415,6 +415,8 @@ class CpaTimeTotals(ResponseModel):
     hours: float
     entries: int
     by_category: dict[TimeCategory, float] = Field(description="Hours per activity category.")
+    billable_hours: float = Field(description="Hours of entries marked billable.")
+    cpa_eligible_hours: float = Field(description="Hours that count toward CPA experience.")
 
 
 class CpaTimeEntry(ResponseModel):
@@ -424,6 +426,8 @@ class CpaTimeEntry(ResponseModel):
     hours: float
     activity_category: TimeCategory
     description: str | None
+    is_billable: bool
+    is_cpa_eligible: bool
     created_at: datetime
     updated_at: datetime
 

@@ -201,12 +201,18 @@ class TimeEntryCreate(RequestModel):
     hours: DayHours
     activity_category: TimeCategory = "direct_work"
     description: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = None
+    is_billable: bool = Field(default=True, description="Hours billed to a client.")
+    is_cpa_eligible: bool = Field(
+        default=True, description="Hours that count toward CPA practical experience."
+    )
 
 
 class TimeEntryUpdate(RequestModel):
     hours: DayHours | None = None
     activity_category: TimeCategory | None = None
     description: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = None
+    is_billable: bool | None = None
+    is_cpa_eligible: bool | None = None
 
 
 # -- submissions -------------------------------------------------------------------------------

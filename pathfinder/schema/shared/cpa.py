@@ -437,6 +437,11 @@ experience_time_tracking = sa.Table(
     sa.Column("hours", sa.Numeric(4, 2), nullable=False),
     sa.Column("activity_category", sa.String(20), nullable=False),
     sa.Column("description", sa.String(1000)),
+    # Whether the hours were billed to a client, and whether they count toward CPA
+    # experience (shared schema 3; NULL for entries from before: read as true, the seed's
+    # default). Public-practice candidates report chargeable hours for licensing.
+    sa.Column("is_billable", sa.Boolean()),
+    sa.Column("is_cpa_eligible", sa.Boolean()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     # One entry per experience and day; a day has 24 hours.

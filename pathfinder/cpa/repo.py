@@ -506,9 +506,14 @@ def has_final_submission(conn: Connection, report_id: str) -> bool:
     return bool(found)
 
 
-def update_submission_status(conn: Connection, submission_id: str, status: str) -> None:
+def update_submission_status(
+    conn: Connection, submission_id: str, status: str, **references: str
+) -> None:
+    """Set the status, and the body's reference number or confirmation code when given."""
     conn.execute(
-        submissions.update().where(submissions.c.id == submission_id).values(status=status)
+        submissions.update()
+        .where(submissions.c.id == submission_id)
+        .values(status=status, **references)
     )
 
 

@@ -299,6 +299,9 @@ class CpaReport(ResponseModel):
     period_months: float = Field(description="Length in calendar months, both ends inclusive.")
     hours_worked: float | None
     leave_days: int | None
+    submission_deadline: date | None = Field(
+        description="When this period must be reported by; null when not set."
+    )
     status: ReportStatus
     version: int = Field(description="Optimistic lock: send it back with a change.")
     submitted_at: datetime | None
@@ -455,6 +458,16 @@ class CpaSubmissionSummary(ResponseModel):
     report_version: int = Field(description="The report version frozen into it.")
     checksum_sha256: str = Field(description="Hex SHA-256 of the canonical JSON payload.")
     is_final: bool
+    cpa_reference_number: str | None = Field(
+        description="The provincial body's reference number for the filing, once recorded."
+    )
+    cpa_confirmation_code: str | None = Field(
+        description="The body's confirmation code for the filing, once recorded."
+    )
+    experience_count: int | None = Field(
+        description="Experiences frozen into it (null for submissions made before it was kept)."
+    )
+    total_word_count: int | None = Field(description="Their words, as counted when frozen.")
     submitted_at: datetime | None
     created_at: datetime
 

@@ -77,6 +77,9 @@ class ReportCreate(RequestModel):
     period_end: date
     hours_worked: Hours | None = None
     leave_days: int | None = Field(default=None, ge=0, le=3660)
+    submission_deadline: date | None = Field(
+        default=None, description="When this period must be reported by (the body's date)."
+    )
     framework_version: FrameworkVersion | None = None
 
     _period = field_validator("period_end")(_end_after_start("period_start", strict=True))
@@ -93,6 +96,7 @@ class ReportUpdate(RequestModel):
     period_end: date | None = None
     hours_worked: Hours | None = None
     leave_days: int | None = Field(default=None, ge=0, le=3660)
+    submission_deadline: date | None = None
 
 
 class VersionQuery(RequestModel):
@@ -218,11 +222,23 @@ class TimeEntryUpdate(RequestModel):
 # -- submissions -------------------------------------------------------------------------------
 
 
+# A provincial body's reference number or confirmation code, as their system shows it.
+CpaReference = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$")
+]
+
+
 class SubmissionCreate(RequestModel):
     """Freeze the report: ``version`` is the report version the candidate reviewed."""
 
     submission_type: Literal["draft", "final", "revision"]
     version: int = Field(ge=1)
+    cpa_reference_number: CpaReference | None = Field(
+        default=None, description="The reference number the body's system gave the filing."
+    )
+    cpa_confirmation_code: CpaReference | None = Field(
+        default=None, description="The confirmation code the body's system gave the filing."
+    )
 
 
 class SubmissionStatusChange(RequestModel):
@@ -230,6 +246,9 @@ class SubmissionStatusChange(RequestModel):
 
     status: Literal["accepted", "needs_changes", "rejected", "withdrawn"]
     notes: Annotated[str, Field(max_length=2000), AfterValidator(_text)] | None = None
+    # Recorded now when the candidate did not have them at submission time.
+    cpa_reference_number: CpaReference | None = None
+    cpa_confirmation_code: CpaReference | None = None
 
 
 class ExportQuery(RequestModel):

@@ -185,6 +185,9 @@ reports = sa.Table(
     sa.Column("hours_worked", sa.Numeric(7, 2)),
     # Leave taken in the period: PER allows 20 weeks in total, beyond that extends the term.
     sa.Column("leave_days", sa.Integer()),
+    # When the candidate must report this period by (the provincial body's date; PERT's
+    # "Next Experience Report Date"); shared schema 3.
+    sa.Column("submission_deadline", sa.Date()),
     sa.Column("status", sa.String(20), nullable=False),
     # Optimistic locking: UPDATE ... WHERE id = :id AND version = :seen, then version + 1.
     sa.Column("version", sa.Integer(), nullable=False),
@@ -381,6 +384,14 @@ submissions = sa.Table(
     sa.Column("checksum_sha256", sa.String(SHA256_HEX_LENGTH), nullable=False),
     sa.Column("submitted_at", UtcDateTime()),
     sa.Column("is_final", sa.Boolean(), nullable=False),
+    # What the provincial body's system answered when the candidate submitted there
+    # (Pathfinder cannot submit for them): its reference number and confirmation code.
+    # Receipts of a filing, not personal data, so stored in clear (shared schema 3).
+    sa.Column("cpa_reference_number", sa.String(100)),
+    sa.Column("cpa_confirmation_code", sa.String(100)),
+    # Counted from the payload when it is frozen, so lists need not read the payload.
+    sa.Column("experience_count", sa.Integer()),
+    sa.Column("total_word_count", sa.Integer()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.CheckConstraint(sa.column("submission_type").in_(SUBMISSION_TYPES), name="type"),
     sa.CheckConstraint(sa.column("status").in_(SUBMISSION_STATUSES), name="status"),

@@ -126,6 +126,8 @@ def get_user(user_id: str) -> dict[str, Any]:
         "locked_until": _iso(user["locked_until"]),
         "password_changed_at": _iso(user["password_changed_at"]),
         "deletion_requested_at": _iso(user["deletion_requested_at"]),
+        "invited_by": user["invited_by"],
+        "invitation_accepted_at": _iso(user["invitation_accepted_at"]),
         "live_sessions": sessions,
         "updated_at": _iso(user["updated_at"]),
     }

@@ -17,6 +17,8 @@ CREATE TABLE pf_users (
 	first_name VARCHAR2(100 CHAR),
 	last_name VARCHAR2(100 CHAR),
 	phone_number CLOB,
+	phone_verified SMALLINT,
+	avatar_url CLOB,
 	date_of_birth CLOB,
 	timezone VARCHAR2(64 CHAR),
 	language VARCHAR2(16 CHAR),

@@ -59,6 +59,9 @@ class AdminUser(AdminUserSummary):
     )
     password_changed_at: datetime | None
     deletion_requested_at: datetime | None
+    phone_verified: bool = Field(
+        default=False, description="Support confirmed the account's phone number."
+    )
     invited_by: str | None = Field(
         default=None, description="Who invited the account (their user id), if anyone."
     )

@@ -115,7 +115,7 @@ ENCRYPTED_COLUMNS: Mapping[str, EncryptedTable] = _registry(
     # Shared tables, filtered by owner.
     EncryptedTable(
         "pf_users",
-        ("phone_number", "date_of_birth", "mfa_secret"),
+        ("phone_number", "date_of_birth", "mfa_secret", "avatar_url"),
         per_user=False,
         user_column="id",
     ),

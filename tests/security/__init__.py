@@ -254,6 +254,7 @@ def seed_user_data(
             "phone_number": f"+1 604 555 01{len(user.username):02d}",
             "date_of_birth": "1990-04-01",
             "mfa_secret": "JBSWY3DPEHPK3PXP" + user.username.upper(),
+            "avatar_url": f"https://images.example.com/{user.username}.png",
             "row_version": 1,
         }
         remember("pf_users", personal)

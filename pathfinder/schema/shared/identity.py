@@ -109,6 +109,12 @@ users = sa.Table(
     sa.Column("first_name", sa.String(100)),
     sa.Column("last_name", sa.String(100)),
     sa.Column("phone_number", sa.Text()),  # encrypted token
+    # Whether someone confirmed the number above belongs to the user; cleared whenever the
+    # number changes (shared schema 3; NULL: not verified).
+    sa.Column("phone_verified", sa.Boolean()),
+    # Link to the user's picture (shared schema 3): an encrypted token, since a picture
+    # identifies a person as surely as a name.
+    sa.Column("avatar_url", sa.Text()),
     sa.Column("date_of_birth", sa.Text()),  # encrypted token
     sa.Column("timezone", sa.String(64)),  # IANA name, e.g. America/Vancouver
     sa.Column("language", sa.String(16)),  # BCP 47 tag, e.g. en-CA

@@ -250,6 +250,7 @@ def evidence_rows(conn: Connection, user_id: str, framework_version: str) -> lis
     return _all(
         conn,
         sa.select(
+            e.id,
             e.sub_competency_code,
             e.proficiency_level,
             e.approved_level,
@@ -429,6 +430,17 @@ def highest_milestone(
         )
     )
     return None if value is None else int(value)
+
+
+def hours_logged(conn: Connection, experience_ids: list[str]) -> Any:
+    """Hours of the time entries of these experiences (0 when none)."""
+    if not experience_ids:
+        return 0
+    t = experience_time_tracking.c
+    total = conn.execute(
+        sa.select(sa.func.sum(t.hours)).where(t.experience_id.in_(experience_ids))
+    ).scalar()
+    return total or 0
 
 
 def insert_milestone(conn: Connection, row: Mapping[str, Any]) -> None:

@@ -280,6 +280,13 @@ class CpaMilestone(ResponseModel):
     achieved_on: date
     evidence_count: int = Field(description="Experiences showing the level or higher.")
     source: MilestoneSource
+    hours_accumulated: float | None = Field(
+        description="Hours logged on those experiences when the level was reached (null on "
+        "milestones recorded before it was kept)."
+    )
+    key_experiences: list[str] = Field(
+        description="Ids of the experience versions that showed the level when it was reached."
+    )
     created_at: datetime
 
 

@@ -335,6 +335,10 @@ progress_milestones = sa.Table(
     # Self-assessed and reviewer-confirmed levels are separate milestones.
     sa.Column("source", sa.String(10), nullable=False),
     sa.Column("notes", sa.Text()),
+    # What showed the level when it was reached (shared schema 3; NULL on older rows): the
+    # experience versions at that level or higher, and the hours logged on them.
+    sa.Column("hours_accumulated", sa.Numeric(10, 2)),
+    sa.Column("key_experiences", JsonDocument()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     # A level is reached once per source; framework_version is part of the key because a
     # later framework may reuse a code with another meaning.
@@ -365,6 +369,7 @@ progress_milestones = sa.Table(
     sa.Index(
         "ix_pf_cpa_progress_milestones_competency", "framework_version", "sub_competency_code"
     ),
+    *json_checks("key_experiences"),
 )
 
 submissions = sa.Table(

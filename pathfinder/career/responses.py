@@ -225,3 +225,6 @@ class CareerTotals(ResponseModel):
     current_roles: int
     first_start_date: date | None = Field(description="Null when there are no experiences.")
     last_end_date: date | None = Field(description="The latest end date of a past role.")
+    total_years_experience: float = Field(
+        description="Years covered by any role, overlaps counted once, current roles to today."
+    )

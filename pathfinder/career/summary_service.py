@@ -19,7 +19,14 @@ from sqlalchemy.engine import Connection
 from pathfinder.auth.principal import Principal
 from pathfinder.career import repo
 from pathfinder.career.skills import SkillMatcher, catalog_matcher
-from pathfinder.career.summaries import Canonical, compute_summaries, skill_totals
+from pathfinder.career.summaries import (
+    Canonical,
+    compute_summaries,
+    period_of,
+    skill_totals,
+    union_days,
+    years_of_days,
+)
 from pathfinder.career.tenancy import user_unit, utc_today
 from pathfinder.db import Database
 from pathfinder.schema.tenant import TenantTables
@@ -120,10 +127,22 @@ def skills_summary(principal: Principal, *, limit: int, offset: int) -> dict[str
 
 
 def career_summary(principal: Principal) -> dict[str, Any]:
-    """The ``career_summary`` view of the caller's experiences."""
+    """The ``career_summary`` view of the caller's experiences, with the years they span.
+
+    ``total_years_experience`` is computed here, not in the view: the seed summed each
+    role's months, so two overlapping roles counted twice; the days covered by any role are
+    counted once (the rule of the tier-2 ``total_years``), to today for current roles. The
+    view stays a plain view, not the seed's per-user materialized view: measured on
+    PostgreSQL it reads in 0.14 ms (0.08 ms materialized) at 50 roles, while each change
+    would pay a 1.4 ms refresh and every user one more catalog object
+    (``bench/career_summary.py``, docs/performance.md).
+    """
+    today = utc_today()
     with user_unit(principal.username) as (conn, tables):
         row = repo.career_summary(conn, tables)
+        periods = [period_of(e, today) for e in repo.experience_periods(conn, tables)]
     return {
+        "total_years_experience": float(years_of_days(union_days(periods))),
         "total_roles": int(row["total_roles"] or 0),
         "total_companies": int(row["total_companies"] or 0),
         "current_roles": int(row["current_roles"] or 0),

@@ -294,6 +294,8 @@ def test_summaries_over_http_match_the_fixture(client: FlaskClient, auth: AuthAc
         "current_roles": 0,
         "first_start_date": "2010-01-01",
         "last_end_date": "2019-12-31",
+        # The same rule as the tier-2 total: overlapping roles count once.
+        "total_years_experience": profile["total_years"],
     }
 
 

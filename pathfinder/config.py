@@ -88,6 +88,8 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     # Characters per CPA PERT response; widely reported as 5,000, no official source pins it.
     "CPA_RESPONSE_CHAR_LIMIT": 5000,
+    # Days before a report's submission_deadline when its reminder is e-mailed.
+    "CPA_DEADLINE_REMINDER_DAYS": "7,1",
     # Check every answer and parsed request against the route's declared contract
     # (pathfinder.api.contract); the test suite turns it on, a breach is an error there.
     "CHECK_CONTRACTS": False,

@@ -233,6 +233,20 @@ def invitations(ctx: JobContext) -> JobResult:
 
 
 @job(
+    "cpa_deadline_reminders",
+    "E-mail a reminder 7 and 1 days before a CPA report's submission deadline "
+    "(unless the user turned cpa_deadlines mail off).",
+    {"trigger": "cron", "hour": 8, "minute": 0},
+)
+def cpa_deadline_reminders(ctx: JobContext) -> JobResult:
+    from pathfinder.cpa.reminders import send_deadline_reminders
+
+    with ctx.app.app_context():
+        queued = send_deadline_reminders(ctx.db, ctx.now.date())
+    return JobResult(queued, {"queued": queued})
+
+
+@job(
     "account_deletions",
     "Delete accounts whose cooling-off has ended: tables, keys, profile, audit pseudonyms.",
     {"trigger": "cron", "minute": 40},

@@ -414,6 +414,7 @@ class CpaActivity(ResponseModel):
     hours_spent: float | None
     competencies_demonstrated: list[str]
     deliverables: list[str]
+    business_impact: str | None
     sort_order: int
     created_at: datetime
     updated_at: datetime

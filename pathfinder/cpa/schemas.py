@@ -177,6 +177,9 @@ class ActivityCreate(RequestModel):
     hours_spent: Hours | None = None
     competencies_demonstrated: list[Code] = Field(default_factory=list, max_length=25)
     deliverables: list[Title] = Field(default_factory=list, max_length=50)
+    business_impact: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = Field(
+        default=None, description="What the activity changed for the organisation."
+    )
     sort_order: int | None = Field(default=None, ge=0, le=100_000)
 
     _dates = field_validator("end_date")(_end_after_start("start_date", strict=False))
@@ -194,6 +197,7 @@ class ActivityUpdate(RequestModel):
     hours_spent: Hours | None = None
     competencies_demonstrated: list[Code] | None = Field(default=None, max_length=25)
     deliverables: list[Title] | None = Field(default=None, max_length=50)
+    business_impact: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = None
     sort_order: int | None = Field(default=None, ge=0, le=100_000)
 
 

@@ -49,6 +49,7 @@ def activity_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "hours_spent": _number(row["hours_spent"]),
         "competencies_demonstrated": row["competencies_demonstrated"] or [],
         "deliverables": row["deliverables"] or [],
+        "business_impact": row.get("business_impact"),
         "sort_order": row["sort_order"],
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),

@@ -29,10 +29,12 @@ def test_activities(client: FlaskClient, auth: AuthActions) -> None:
             "hours_spent": 18.5,
             "competencies_demonstrated": ["aa1", "EN2"],
             "deliverables": ["Test workpaper", "Deficiency memo"],
+            "business_impact": "Two approval gaps closed before year end.",
         },
     )
     assert first.status_code == 201, first.get_json()
     activity = first.get_json()
+    assert activity["business_impact"] == "Two approval gaps closed before year end."
     assert activity["competencies_demonstrated"] == ["AA1", "EN2"]
     assert activity["hours_spent"] == 18.5 and activity["sort_order"] == 0
     second = client.post(url, headers=headers, json={"activity_type": "walkthrough"})
@@ -55,6 +57,11 @@ def test_activities(client: FlaskClient, auth: AuthActions) -> None:
         f"{API}/activities/{activity['id']}", headers=headers, json={"hours_spent": 20}
     )
     assert changed.status_code == 200 and changed.get_json()["hours_spent"] == 20.0
+    assert changed.get_json()["business_impact"] == "Two approval gaps closed before year end."
+    impact = client.patch(
+        f"{API}/activities/{activity['id']}", headers=headers, json={"business_impact": None}
+    )
+    assert impact.status_code == 200 and impact.get_json()["business_impact"] is None
     backwards = client.patch(
         f"{API}/activities/{activity['id']}", headers=headers, json={"end_date": "2024-01-15"}
     )

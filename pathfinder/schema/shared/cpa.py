@@ -302,6 +302,8 @@ experience_breakdown = sa.Table(
     sa.Column("hours_spent", sa.Numeric(7, 2)),
     sa.Column("competencies_demonstrated", JsonDocument()),  # list of codes
     sa.Column("deliverables", JsonDocument()),
+    # What the activity changed for the organisation (shared schema 3).
+    sa.Column("business_impact", sa.String(1000)),
     sa.Column("sort_order", sa.Integer(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pathfinder import audit
 from pathfinder.auth.principal import Principal
 from pathfinder.career import repo
 from pathfinder.career.skills import SkillMatcher, catalog_matcher
@@ -30,6 +31,9 @@ from pathfinder.career.summaries import (
 from pathfinder.career.tenancy import user_unit, utc_today
 from pathfinder.db import Database
 from pathfinder.schema.tenant import TenantTables
+from pathfinder.security.fields import field_cipher, unreadable_fields
+
+QUICK_TABLE = "quick_summary"
 
 
 def canonical_names(matcher: SkillMatcher) -> Canonical:
@@ -79,6 +83,7 @@ PROFILE_FIELDS = (
     "leadership_highlights",
     "technical_highlights",
     "career_progression",
+    "career_highlights",
 )
 QUICK_FIELDS = (
     "headline",
@@ -88,6 +93,7 @@ QUICK_FIELDS = (
     "total_roles",
     "key_strengths",
     "top_skills",
+    "career_objective",
 )
 
 
@@ -101,14 +107,52 @@ def get_profile_summary(principal: Principal) -> dict[str, Any]:
     """Tier 2: read from ``profile_summary`` only."""
     with user_unit(principal.username) as (conn, tables):
         row = repo.read_summary(conn, tables.profile_summary)
-    return _serialise(row if row is not None else _empty()["profile"], PROFILE_FIELDS)
+    out = _serialise(row if row is not None else _empty()["profile"], PROFILE_FIELDS)
+    # NULL until the first recompute after template version 4.
+    out["career_highlights"] = out["career_highlights"] or []
+    return out
 
 
 def get_quick_summary(principal: Principal) -> dict[str, Any]:
     """Tier 3: read from ``quick_summary`` only."""
     with user_unit(principal.username) as (conn, tables):
         row = repo.read_summary(conn, tables.quick_summary)
-    return _serialise(row if row is not None else _empty()["quick"], QUICK_FIELDS)
+        if row is not None and row.get("career_objective") is not None:
+            row = field_cipher(conn).open_row(
+                QUICK_TABLE, row, user_id=principal.user_id, tolerant=True
+            )
+    out = _serialise(row if row is not None else _empty()["quick"], QUICK_FIELDS)
+    out.update(unreadable_fields(row or {}))
+    return out
+
+
+def set_career_objective(principal: Principal, objective: str | None) -> dict[str, Any]:
+    """Write my career objective into the tier-3 summary, encrypted; recomputes keep it.
+
+    Summaries are recomputed by updating their computed columns only, so the objective
+    survives every rebuild. The row's version moves on with each change (it is part of the
+    cell's AAD).
+    """
+    with user_unit(principal.username) as (conn, tables):
+        repo.lock_summaries(conn, tables)
+        stored = repo.read_summary(conn, tables.quick_summary)
+        if stored is None or stored["is_stale"]:
+            refresh_summaries(conn, tables, utc_today())
+            stored = repo.read_summary(conn, tables.quick_summary)
+        assert stored is not None  # noqa: S101 - made by lock_summaries/refresh above
+        values = field_cipher(conn).reseal(
+            QUICK_TABLE, stored, {"career_objective": objective}, user_id=principal.user_id
+        )
+        repo.write_summary(conn, tables.quick_summary, values)
+        audit.record(
+            conn,
+            "sensitive_update",
+            actor=principal,
+            target_type="quick_summary",
+            target_id=principal.user_id,
+            details={"fields": ["career_objective"]},
+        )
+    return get_quick_summary(principal)
 
 
 def skills_summary(principal: Principal, *, limit: int, offset: int) -> dict[str, Any]:

@@ -32,6 +32,7 @@ TEMPLATE_DESCRIPTIONS = {
     1: "seed tables: experiences, skills, summaries, chat, analytics, archive, career_summary",
     2: "pert_responses table, skills.source column, experiences company index",
     3: "row_version on every table with encrypted cells (bound into each cell's AAD)",
+    4: "career_highlights, career_objective (encrypted), skills category index",
 }
 
 

@@ -23,7 +23,7 @@ from pathfinder.db import Database
 from pathfinder.ids import new_id
 from pathfinder.provisioning import Provisioner, registry
 from pathfinder.schema.shared.cpa import competencies, experiences, frameworks, reports
-from pathfinder.schema.shared.identity import sso_accounts, users
+from pathfinder.schema.shared.identity import idempotency_keys, sso_accounts, users
 from pathfinder.security.fields import ENCRYPTED_COLUMNS, FieldCipher
 from pathfinder.security.keys import DataKeyStore, LocalKeyProvider
 from pathfinder.security.rotation import UserRef
@@ -246,6 +246,27 @@ def seed_user_data(
                             cipher.seal_row("pert_responses", draft, user_id=user.id)
                         )
                     )
+            if "quick_summary" in tables.tables and "career_objective" in tables.quick_summary.c:
+                objective = remember(
+                    "quick_summary",
+                    {
+                        "id": "0" * 26,
+                        "headline": "",
+                        "total_years": 0,
+                        "total_roles": 0,
+                        "key_strengths": [],
+                        "top_skills": [],
+                        "is_stale": True,
+                        "computed_at": stamp,
+                        "career_objective": secret_text(user, "quick_summary", "objective", 0),
+                        "row_version": 1,
+                    },
+                )
+                conn.execute(
+                    tables.quick_summary.insert().values(
+                        cipher.seal_row("quick_summary", objective, user_id=user.id)
+                    )
+                )
 
     with _sealing(db, keys, user.username, False) as (conn, _none, cipher):
         _ensure_framework(conn)
@@ -282,6 +303,26 @@ def seed_user_data(
             conn.execute(
                 sso_accounts.insert().values(
                     cipher.seal_row("pf_sso_accounts", account, user_id=user.id)
+                )
+            )
+            kept = remember(
+                "pf_idempotency_keys",
+                {
+                    "id": new_id(),
+                    "user_id": user.id,
+                    "key_hash": f"{i:064x}",
+                    "request_hash": "0" * 64,
+                    "state": "completed",
+                    "response_status": 201,
+                    "response_body": secret_text(user, "pf_idempotency_keys", "body", i),
+                    "created_at": stamp,
+                    "expires_at": datetime(2999, 1, 1, tzinfo=UTC),
+                    "row_version": 1,
+                },
+            )
+            conn.execute(
+                idempotency_keys.insert().values(
+                    cipher.seal_row("pf_idempotency_keys", kept, user_id=user.id)
                 )
             )
         report_id = new_id()
@@ -344,7 +385,7 @@ def _tables(db: Database, user: UserRef) -> Iterator[tuple[str, sa.Table, bool]]
             if not ready:
                 continue
             tables = db.tables_for(user.username, record.template_version)
-            if spec.name in tables.tables:
+            if spec.name in tables.tables and set(spec.columns) <= set(tables[spec.name].c.keys()):
                 yield spec.name, tables[spec.name], True
         else:
             yield spec.name, metadata.tables[spec.name], False

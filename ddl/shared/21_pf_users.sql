@@ -60,6 +60,8 @@ CREATE TABLE pf_users (
 
 CREATE INDEX ix_pf_users_account_status_deletion_scheduled_for ON pf_users (account_status, deletion_scheduled_for);
 
+CREATE INDEX ix_pf_users_account_status_last_activity_at ON pf_users (account_status, last_activity_at);
+
 CREATE INDEX ix_pf_users_feature_group_id ON pf_users (feature_group_id);
 
 CREATE INDEX ix_pf_users_invited_by ON pf_users (invited_by);

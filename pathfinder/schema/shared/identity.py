@@ -173,6 +173,9 @@ users = sa.Table(
     ),
     sa.ForeignKeyConstraint(["invited_by"], ["pf_users.id"], ondelete="SET NULL"),
     sa.Index(None, "account_status", "deletion_scheduled_for"),
+    # Active users by recent activity (the seed's last-activity and recent-activity
+    # indexes, shared schema 3).
+    sa.Index(None, "account_status", "last_activity_at"),
     sa.Index(None, "feature_group_id"),
     sa.Index(None, "invited_by"),
 )

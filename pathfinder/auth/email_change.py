@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from pathfinder import audit
 from pathfinder.auth import repo
 from pathfinder.auth.errors import AlreadyTaken, InvalidToken
-from pathfinder.auth.mfa import _reauthenticate
+from pathfinder.auth.mfa import reauthenticate
 from pathfinder.auth.principal import Principal
 from pathfinder.auth.service import RequestMeta, settings, utcnow
 from pathfinder.db import get_database
@@ -47,7 +47,7 @@ def request_change(
     principal: Principal, new_email: str, password: str, meta: RequestMeta
 ) -> dict[str, Any]:
     """Send the confirmation link to ``new_email`` and a notice to the current address."""
-    _reauthenticate(principal, password, meta)
+    reauthenticate(principal, password, meta)
     normalized = new_email.strip().casefold()
     now = utcnow()
     expires_at = now + settings().email_verification

@@ -95,6 +95,9 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_SEAL_BATCH_SIZE": 20000,
     # A seq gap still open this long is settled: no transaction lasts longer.
     "AUDIT_GAP_SETTLE_SECONDS": 3600,
+    # Where the audit log's retention policy writes its archive files (JSON lines, gzip);
+    # None: <instance>/audit-archive. Back it up: docs/operations.md, "Audit archives".
+    "AUDIT_ARCHIVE_DIR": None,
     # Production on SQLite is refused unless this says it is intended (a single-host pilot).
     "ALLOW_SQLITE_IN_PRODUCTION": False,
     # "json" (one JSON object per line, with the request id) or "text"; None: json in
@@ -103,6 +106,8 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     # Characters per CPA PERT response; widely reported as 5,000, no official source pins it.
     "CPA_RESPONSE_CHAR_LIMIT": 5000,
+    # Days before a report's submission_deadline when its reminder is e-mailed.
+    "CPA_DEADLINE_REMINDER_DAYS": "7,1",
     # Check every answer and parsed request against the route's declared contract
     # (pathfinder.api.contract); the test suite turns it on, a breach is an error there.
     "CHECK_CONTRACTS": False,
@@ -117,6 +122,12 @@ DEFAULTS: dict[str, Any] = {
     "CORS_ALLOW_CREDENTIALS": False,
     # Seconds a browser may cache a preflight answer.
     "CORS_MAX_AGE": 600,
+    # GET /metrics (Prometheus): with a token, only scrapes that send it as a bearer token;
+    # without one, only clients in these networks (comma-separated CIDRs). See
+    # docs/operations.md, "Monitoring".
+    "METRICS_ENABLED": True,
+    "METRICS_TOKEN": None,
+    "METRICS_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
 }
 
 # Secrets production must set explicitly (no generated development value).
@@ -187,6 +198,14 @@ def check_production(config: Mapping[str, Any]) -> None:
             "PATHFINDER_RATELIMIT_STORAGE_URI is memory:// (counts per worker); set a store "
             "every worker shares, e.g. redis://host:6379/0 (or "
             "PATHFINDER_ALLOW_PER_PROCESS_RATE_LIMITS=true for a one-worker pilot)"
+        )
+    metrics_token = config.get("METRICS_TOKEN")
+    if metrics_token and (
+        str(metrics_token).strip().lower() in PLACEHOLDER_SECRETS
+        or len(str(metrics_token).encode("utf-8")) < MIN_SECRET_BYTES
+    ):
+        problems.append(
+            f"PATHFINDER_METRICS_TOKEN is a placeholder or shorter than {MIN_SECRET_BYTES} bytes"
         )
     url = str(config.get("DATABASE_URL") or "")
     if (not url or url.startswith("sqlite")) and not config.get("ALLOW_SQLITE_IN_PRODUCTION"):

@@ -411,6 +411,8 @@ def _anonymise(conn: Connection, user_id: str, now: datetime) -> None:
             first_name=None,
             last_name=None,
             phone_number=None,
+            phone_verified=None,
+            avatar_url=None,
             date_of_birth=None,
             timezone=None,
             language=None,

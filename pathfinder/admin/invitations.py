@@ -64,7 +64,10 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def effective_status(row: RowMapping | dict[str, Any], now: datetime) -> str:
-    """``expired`` for a pending invitation past its expiry, even before the job marks it."""
+    """``expired`` for a pending invitation past its expiry, even before the job marks it;
+    ``declined`` for one the invitee turned down (stored as revoked, with ``declined_at``)."""
+    if row["status"] == "revoked" and row.get("declined_at") is not None:
+        return "declined"
     if row["status"] == "pending" and row["expires_at"] <= now:
         return "expired"
     return str(row["status"])
@@ -83,6 +86,7 @@ def invitation_json(row: RowMapping | dict[str, Any], now: datetime) -> dict[str
         "accepted_at": _iso(row["accepted_at"]),
         "accepted_user_id": row["accepted_user_id"],
         "revoked_at": _iso(row["revoked_at"]),
+        "declined_at": _iso(row.get("declined_at")),
         "created_at": _iso(row["created_at"]),
     }
 
@@ -394,6 +398,29 @@ def lookup(token: str) -> dict[str, Any]:
     with get_database().transaction() as conn:
         row = _usable(conn, token, utcnow())
         return {"email": row["email"], "invited_by": inviter_name(conn, row["invited_by"])}
+
+
+def decline(token: str) -> dict[str, Any]:
+    """The invitee turns the invitation down: its link stops working, the inviter can see it.
+
+    Closed like a revocation (status ``revoked``) with ``declined_at`` set, in one
+    conditional UPDATE, so a decline racing an accept leaves exactly one of them applied.
+    """
+    now = utcnow()
+    with get_database().transaction() as conn:
+        row = _usable(conn, token, now)
+        if not repo.update_pending_invitation(
+            conn, row["id"], status="revoked", revoked_at=now, declined_at=now, updated_at=now
+        ):
+            raise InvalidInvitation(INVALID)
+        audit.record(
+            conn,
+            "authn_token_revoked",
+            target_type="invitation",
+            target_id=row["id"],
+            details={"declined": True, "role": row["role"]},
+        )
+    return {"status": "declined", "declined_at": now.isoformat()}
 
 
 def accept(

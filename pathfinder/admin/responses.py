@@ -15,8 +15,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from pathfinder.admin.schemas import AccountStatus, InvitationStatus, Role
+from pathfinder.admin.schemas import AccountStatus, Role
 from pathfinder.api.contract import Page, ResponseModel
+
+# What an invitation shows: its stored status, or expired/declined as derived from it.
+InvitationState = Literal["pending", "accepted", "expired", "revoked", "declined"]
 
 # -- users --------------------------------------------------------------------------------
 
@@ -56,6 +59,15 @@ class AdminUser(AdminUserSummary):
     )
     password_changed_at: datetime | None
     deletion_requested_at: datetime | None
+    phone_verified: bool = Field(
+        default=False, description="Support confirmed the account's phone number."
+    )
+    invited_by: str | None = Field(
+        default=None, description="Who invited the account (their user id), if anyone."
+    )
+    invitation_accepted_at: datetime | None = Field(
+        default=None, description="When the invitation was accepted (null: self-registered)."
+    )
     live_sessions: int = Field(description="Signed-in devices (live session families).")
     updated_at: datetime
 
@@ -108,8 +120,9 @@ class AdminInvitation(ResponseModel):
     email: str
     role: Role
     feature_group_id: str | None
-    status: InvitationStatus = Field(
-        description="`expired` also for a pending invitation past `expires_at`."
+    status: InvitationState = Field(
+        description="`expired` also for a pending invitation past `expires_at`; `declined` "
+        "when the invitee turned it down (a `status=revoked` filter lists those too)."
     )
     invited_by: str | None = Field(description="The inviting user's id.")
     expires_at: datetime
@@ -117,6 +130,7 @@ class AdminInvitation(ResponseModel):
     accepted_at: datetime | None
     accepted_user_id: str | None
     revoked_at: datetime | None
+    declined_at: datetime | None
     created_at: datetime
 
 
@@ -131,6 +145,13 @@ class AdminInvitationSkip(ResponseModel):
 class AdminInvitationBatch(ResponseModel):
     created: list[AdminInvitation]
     skipped: list[AdminInvitationSkip]
+
+
+class InvitationDeclined(ResponseModel):
+    """The invitation is closed; its link no longer works."""
+
+    status: Literal["declined"]
+    declined_at: datetime
 
 
 class InvitationPreview(ResponseModel):

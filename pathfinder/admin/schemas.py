@@ -140,3 +140,9 @@ class DeletionRequest(RequestModel):
     """Scheduling my account's deletion needs my password again."""
 
     password: str = Field(min_length=1, max_length=256)
+
+
+class PhoneVerification(RequestModel):
+    """The number support reached the user on; it must be the account's current number."""
+
+    phone_number: str = Field(max_length=32, pattern=r"^\+?[0-9 ()\-.]{5,32}$")

@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.jobs import routes as jobs_routes
     from pathfinder.profile import routes as profile_routes
     from pathfinder.reference import routes as reference_routes
+    from pathfinder.retention import routes as retention_routes
     from pathfinder.sso import routes as sso_routes
 
     errors.init_app(app)
@@ -56,6 +57,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(cpa_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(reference_routes.bp, url_prefix=API_PREFIX)
     app.before_request(validation.refuse_missing_body)  # after the guard and maintenance
+    app.register_blueprint(retention_routes.bp, url_prefix=API_PREFIX)
     preconditions.init_app(app)  # wraps the PATCH/PUT views: after every blueprint
     openapi.init_app(app, url_prefix=API_PREFIX)
     headers.init_app(app, docs_path=f"{API_PREFIX}/docs")

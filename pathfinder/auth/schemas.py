@@ -99,3 +99,12 @@ class TokenRequest(RequestModel):
 
 class RoleChangeRequest(RequestModel):
     role: str = Field(pattern="^(user|admin|site_admin)$")
+
+
+class EmailChangeRequest(RequestModel):
+    """A new address for my account, with my current password."""
+
+    new_email: str = Field(max_length=254)
+    password: str = Field(min_length=1, max_length=256)
+
+    _email = field_validator("new_email")(check_email)

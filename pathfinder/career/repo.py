@@ -353,6 +353,13 @@ def read_summary(conn: Connection, table: sa.Table) -> dict[str, Any] | None:
     return _one(conn, sa.select(table).where(table.c.id == SUMMARY_ROW_ID))
 
 
+def experience_periods(conn: Connection, tables: TenantTables) -> list[dict[str, Any]]:
+    """Start, end and current flag of every experience (what career years are made of)."""
+    e = tables.experiences.c
+    rows = conn.execute(sa.select(e.start_date, e.end_date, e.is_current)).mappings()
+    return [dict(r) for r in rows]
+
+
 def career_summary(conn: Connection, tables: TenantTables) -> dict[str, Any]:
     """The user's ``career_summary`` view (totals over ``experiences``)."""
     view = tables.views["career_summary"]

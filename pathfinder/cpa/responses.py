@@ -280,6 +280,13 @@ class CpaMilestone(ResponseModel):
     achieved_on: date
     evidence_count: int = Field(description="Experiences showing the level or higher.")
     source: MilestoneSource
+    hours_accumulated: float | None = Field(
+        description="Hours logged on those experiences when the level was reached (null on "
+        "milestones recorded before it was kept)."
+    )
+    key_experiences: list[str] = Field(
+        description="Ids of the experience versions that showed the level when it was reached."
+    )
     created_at: datetime
 
 
@@ -299,6 +306,9 @@ class CpaReport(ResponseModel):
     period_months: float = Field(description="Length in calendar months, both ends inclusive.")
     hours_worked: float | None
     leave_days: int | None
+    submission_deadline: date | None = Field(
+        description="When this period must be reported by; null when not set."
+    )
     status: ReportStatus
     version: int = Field(description="Optimistic lock: send it back with a change.")
     submitted_at: datetime | None
@@ -404,6 +414,7 @@ class CpaActivity(ResponseModel):
     hours_spent: float | None
     competencies_demonstrated: list[str]
     deliverables: list[str]
+    business_impact: str | None
     sort_order: int
     created_at: datetime
     updated_at: datetime
@@ -415,6 +426,8 @@ class CpaTimeTotals(ResponseModel):
     hours: float
     entries: int
     by_category: dict[TimeCategory, float] = Field(description="Hours per activity category.")
+    billable_hours: float = Field(description="Hours of entries marked billable.")
+    cpa_eligible_hours: float = Field(description="Hours that count toward CPA experience.")
 
 
 class CpaTimeEntry(ResponseModel):
@@ -424,6 +437,8 @@ class CpaTimeEntry(ResponseModel):
     hours: float
     activity_category: TimeCategory
     description: str | None
+    is_billable: bool
+    is_cpa_eligible: bool
     created_at: datetime
     updated_at: datetime
 
@@ -451,6 +466,16 @@ class CpaSubmissionSummary(ResponseModel):
     report_version: int = Field(description="The report version frozen into it.")
     checksum_sha256: str = Field(description="Hex SHA-256 of the canonical JSON payload.")
     is_final: bool
+    cpa_reference_number: str | None = Field(
+        description="The provincial body's reference number for the filing, once recorded."
+    )
+    cpa_confirmation_code: str | None = Field(
+        description="The body's confirmation code for the filing, once recorded."
+    )
+    experience_count: int | None = Field(
+        description="Experiences frozen into it (null for submissions made before it was kept)."
+    )
+    total_word_count: int | None = Field(description="Their words, as counted when frozen.")
     submitted_at: datetime | None
     created_at: datetime
 

@@ -77,6 +77,9 @@ class ReportCreate(RequestModel):
     period_end: date
     hours_worked: Hours | None = None
     leave_days: int | None = Field(default=None, ge=0, le=3660)
+    submission_deadline: date | None = Field(
+        default=None, description="When this period must be reported by (the body's date)."
+    )
     framework_version: FrameworkVersion | None = None
 
     _period = field_validator("period_end")(_end_after_start("period_start", strict=True))
@@ -93,6 +96,7 @@ class ReportUpdate(RequestModel):
     period_end: date | None = None
     hours_worked: Hours | None = None
     leave_days: int | None = Field(default=None, ge=0, le=3660)
+    submission_deadline: date | None = None
 
 
 class VersionQuery(RequestModel):
@@ -173,6 +177,9 @@ class ActivityCreate(RequestModel):
     hours_spent: Hours | None = None
     competencies_demonstrated: list[Code] = Field(default_factory=list, max_length=25)
     deliverables: list[Title] = Field(default_factory=list, max_length=50)
+    business_impact: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = Field(
+        default=None, description="What the activity changed for the organisation."
+    )
     sort_order: int | None = Field(default=None, ge=0, le=100_000)
 
     _dates = field_validator("end_date")(_end_after_start("start_date", strict=False))
@@ -190,6 +197,7 @@ class ActivityUpdate(RequestModel):
     hours_spent: Hours | None = None
     competencies_demonstrated: list[Code] | None = Field(default=None, max_length=25)
     deliverables: list[Title] | None = Field(default=None, max_length=50)
+    business_impact: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = None
     sort_order: int | None = Field(default=None, ge=0, le=100_000)
 
 
@@ -201,15 +209,27 @@ class TimeEntryCreate(RequestModel):
     hours: DayHours
     activity_category: TimeCategory = "direct_work"
     description: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = None
+    is_billable: bool = Field(default=True, description="Hours billed to a client.")
+    is_cpa_eligible: bool = Field(
+        default=True, description="Hours that count toward CPA practical experience."
+    )
 
 
 class TimeEntryUpdate(RequestModel):
     hours: DayHours | None = None
     activity_category: TimeCategory | None = None
     description: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = None
+    is_billable: bool | None = None
+    is_cpa_eligible: bool | None = None
 
 
 # -- submissions -------------------------------------------------------------------------------
+
+
+# A provincial body's reference number or confirmation code, as their system shows it.
+CpaReference = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$")
+]
 
 
 class SubmissionCreate(RequestModel):
@@ -217,6 +237,12 @@ class SubmissionCreate(RequestModel):
 
     submission_type: Literal["draft", "final", "revision"]
     version: int = Field(ge=1)
+    cpa_reference_number: CpaReference | None = Field(
+        default=None, description="The reference number the body's system gave the filing."
+    )
+    cpa_confirmation_code: CpaReference | None = Field(
+        default=None, description="The confirmation code the body's system gave the filing."
+    )
 
 
 class SubmissionStatusChange(RequestModel):
@@ -224,6 +250,9 @@ class SubmissionStatusChange(RequestModel):
 
     status: Literal["accepted", "needs_changes", "rejected", "withdrawn"]
     notes: Annotated[str, Field(max_length=2000), AfterValidator(_text)] | None = None
+    # Recorded now when the candidate did not have them at submission time.
+    cpa_reference_number: CpaReference | None = None
+    cpa_confirmation_code: CpaReference | None = None
 
 
 class ExportQuery(RequestModel):

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
 from pathfinder.config import DatabaseSettings
+from pathfinder.metrics.pool import watch_pool
 
 
 def create_database_engine(settings: DatabaseSettings) -> Engine:
@@ -28,6 +29,7 @@ def create_database_engine(settings: DatabaseSettings) -> Engine:
     else:
         kwargs.update(_pool_options(url.get_backend_name(), settings))
     engine = sa.create_engine(url, **kwargs)
+    watch_pool(engine)
     if url.get_backend_name() == "sqlite":
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
     else:

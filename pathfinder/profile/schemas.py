@@ -26,6 +26,12 @@ class ProfileUpdate(RequestModel):
     language: str | None = Field(
         default=None, max_length=16, pattern=r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$"
     )
+    avatar_url: str | None = Field(
+        default=None,
+        max_length=500,
+        pattern=r"^https://[^\s<>\"]+$",
+        description="An https link to my picture (stored encrypted).",
+    )
     bio: str | None = Field(default=None, max_length=5000)
     title: str | None = Field(default=None, max_length=200)
     company: str | None = Field(default=None, max_length=200)

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pathfinder.db.database import Database
+from pathfinder.metrics.instruments import TENANT_MIGRATIONS, TENANT_PROVISIONS, counted
 from pathfinder.provisioning import registry
 from pathfinder.provisioning.catalog import existing_objects
 from pathfinder.provisioning.locks import (
@@ -100,6 +101,7 @@ class Provisioner:
 
     # -- public operations -------------------------------------------------------------
 
+    @counted(TENANT_PROVISIONS)
     def provision(self, username: str, *, version: int = LATEST_TEMPLATE_VERSION) -> Result:
         """Create ``username``'s tables at ``version`` (default latest); safe to repeat.
 
@@ -141,6 +143,7 @@ class Provisioner:
             remove_lock_file(self.db, user)
             return Result(user, "dropped", None, ran)
 
+    @counted(TENANT_MIGRATIONS)
     def migrate_user(self, username: str, *, target: int = LATEST_TEMPLATE_VERSION) -> Result:
         """Bring one ready user to ``target``; a user already there costs one query.
 

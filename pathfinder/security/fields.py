@@ -112,10 +112,12 @@ ENCRYPTED_COLUMNS: Mapping[str, EncryptedTable] = _registry(
     EncryptedTable("chat_conversations", ("context",), per_user=True),
     EncryptedTable("chat_messages", ("content",), per_user=True),
     EncryptedTable("pert_responses", _NARRATIVE, per_user=True),
+    # The user's own career objective in the tier-3 summary (template version 4).
+    EncryptedTable("quick_summary", ("career_objective",), per_user=True),
     # Shared tables, filtered by owner.
     EncryptedTable(
         "pf_users",
-        ("phone_number", "date_of_birth", "mfa_secret"),
+        ("phone_number", "date_of_birth", "mfa_secret", "avatar_url"),
         per_user=False,
         user_column="id",
     ),

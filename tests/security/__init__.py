@@ -246,6 +246,27 @@ def seed_user_data(
                             cipher.seal_row("pert_responses", draft, user_id=user.id)
                         )
                     )
+            if "quick_summary" in tables.tables and "career_objective" in tables.quick_summary.c:
+                objective = remember(
+                    "quick_summary",
+                    {
+                        "id": "0" * 26,
+                        "headline": "",
+                        "total_years": 0,
+                        "total_roles": 0,
+                        "key_strengths": [],
+                        "top_skills": [],
+                        "is_stale": True,
+                        "computed_at": stamp,
+                        "career_objective": secret_text(user, "quick_summary", "objective", 0),
+                        "row_version": 1,
+                    },
+                )
+                conn.execute(
+                    tables.quick_summary.insert().values(
+                        cipher.seal_row("quick_summary", objective, user_id=user.id)
+                    )
+                )
 
     with _sealing(db, keys, user.username, False) as (conn, _none, cipher):
         _ensure_framework(conn)
@@ -254,6 +275,7 @@ def seed_user_data(
             "phone_number": f"+1 604 555 01{len(user.username):02d}",
             "date_of_birth": "1990-04-01",
             "mfa_secret": "JBSWY3DPEHPK3PXP" + user.username.upper(),
+            "avatar_url": f"https://images.example.com/{user.username}.png",
             "row_version": 1,
         }
         remember("pf_users", personal)
@@ -364,7 +386,7 @@ def _tables(db: Database, user: UserRef) -> Iterator[tuple[str, sa.Table, bool]]
             if not ready:
                 continue
             tables = db.tables_for(user.username, record.template_version)
-            if spec.name in tables.tables:
+            if spec.name in tables.tables and set(spec.columns) <= set(tables[spec.name].c.keys()):
                 yield spec.name, tables[spec.name], True
         else:
             yield spec.name, metadata.tables[spec.name], False

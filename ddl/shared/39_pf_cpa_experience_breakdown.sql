@@ -13,6 +13,7 @@ CREATE TABLE pf_cpa_experience_breakdown (
 	hours_spent NUMERIC(7, 2),
 	competencies_demonstrated CLOB,
 	deliverables CLOB,
+	business_impact VARCHAR2(1000 CHAR),
 	sort_order INTEGER NOT NULL,
 	created_at TIMESTAMP NOT NULL,
 	updated_at TIMESTAMP NOT NULL,

@@ -14,6 +14,7 @@ CREATE TABLE pf_cpa_pert_reports (
 	period_end DATE NOT NULL,
 	hours_worked NUMERIC(7, 2),
 	leave_days INTEGER,
+	submission_deadline DATE,
 	status VARCHAR2(20 CHAR) NOT NULL,
 	version INTEGER NOT NULL,
 	submitted_at TIMESTAMP,

@@ -27,6 +27,8 @@ CREATE INDEX ix_pf_user_feature_flags_created_by ON pf_user_feature_flags (creat
 
 CREATE UNIQUE INDEX ix_pf_user_feature_flags_flag_group ON pf_user_feature_flags ((CASE WHEN (group_id IS NOT NULL) THEN flag_id END), group_id);
 
+CREATE INDEX ix_pf_user_feature_flags_flag_id ON pf_user_feature_flags (flag_id);
+
 CREATE UNIQUE INDEX ix_pf_user_feature_flags_flag_user ON pf_user_feature_flags ((CASE WHEN (user_id IS NOT NULL) THEN flag_id END), user_id);
 
 CREATE INDEX ix_pf_user_feature_flags_group_id ON pf_user_feature_flags (group_id);

@@ -14,6 +14,8 @@ CREATE TABLE pf_cpa_progress_milestones (
 	evidence_count INTEGER NOT NULL,
 	source VARCHAR2(10 CHAR) NOT NULL,
 	notes CLOB,
+	hours_accumulated NUMERIC(10, 2),
+	key_experiences CLOB,
 	created_at TIMESTAMP NOT NULL,
 	CONSTRAINT pk_pf_cpa_progress_milestones PRIMARY KEY (id),
 	CONSTRAINT uq_pf_cpa_progress_milestones_level UNIQUE (user_id, framework_version, sub_competency_code, achieved_level, source),
@@ -23,6 +25,7 @@ CREATE TABLE pf_cpa_progress_milestones (
 	CONSTRAINT ck_pf_cpa_progress_milestones_progress CHECK (previous_level IS NULL OR achieved_level > previous_level),
 	CONSTRAINT ck_pf_cpa_progress_milestones_evidence CHECK (evidence_count >= 0),
 	CONSTRAINT ck_pf_cpa_progress_milestones_source CHECK (source IN ('self', 'reviewer')),
+	CONSTRAINT ck_pf_cpa_progress_milestones_key_experiences_json CHECK (key_experiences IS JSON),
 	CONSTRAINT fk_pf_cpa_progress_milestones_user_id FOREIGN KEY(user_id) REFERENCES pf_users (id) ON DELETE CASCADE
 );
 

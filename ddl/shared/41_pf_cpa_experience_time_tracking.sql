@@ -10,6 +10,8 @@ CREATE TABLE pf_cpa_experience_time_tracking (
 	hours NUMERIC(4, 2) NOT NULL,
 	activity_category VARCHAR2(20 CHAR) NOT NULL,
 	description VARCHAR2(1000 CHAR),
+	is_billable SMALLINT,
+	is_cpa_eligible SMALLINT,
 	created_at TIMESTAMP NOT NULL,
 	updated_at TIMESTAMP NOT NULL,
 	CONSTRAINT pk_pf_cpa_experience_time_tracking PRIMARY KEY (id),

@@ -17,6 +17,7 @@ CREATE TABLE pf_user_invitations (
 	accepted_user_id VARCHAR2(26 CHAR),
 	reminder_sent_at TIMESTAMP,
 	revoked_at TIMESTAMP,
+	declined_at TIMESTAMP,
 	created_at TIMESTAMP NOT NULL,
 	updated_at TIMESTAMP NOT NULL,
 	CONSTRAINT pk_pf_user_invitations PRIMARY KEY (id),

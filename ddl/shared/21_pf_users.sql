@@ -17,6 +17,8 @@ CREATE TABLE pf_users (
 	first_name VARCHAR2(100 CHAR),
 	last_name VARCHAR2(100 CHAR),
 	phone_number CLOB,
+	phone_verified SMALLINT,
+	avatar_url CLOB,
 	date_of_birth CLOB,
 	timezone VARCHAR2(64 CHAR),
 	language VARCHAR2(16 CHAR),
@@ -35,6 +37,8 @@ CREATE TABLE pf_users (
 	total_logins INTEGER NOT NULL,
 	last_activity_at TIMESTAMP,
 	feature_group_id VARCHAR2(26 CHAR),
+	invited_by VARCHAR2(26 CHAR),
+	invitation_accepted_at TIMESTAMP,
 	deletion_requested_at TIMESTAMP,
 	deletion_scheduled_for TIMESTAMP,
 	created_at TIMESTAMP NOT NULL,
@@ -48,6 +52,7 @@ CREATE TABLE pf_users (
 	CONSTRAINT ck_pf_users_logins CHECK (total_logins >= 0),
 	CONSTRAINT ck_pf_users_mfa CHECK (mfa_enabled = 0 OR mfa_secret IS NOT NULL),
 	CONSTRAINT ck_pf_users_deletion CHECK (account_status != 'pending_deletion' OR deletion_scheduled_for IS NOT NULL),
+	CONSTRAINT fk_pf_users_invited_by FOREIGN KEY(invited_by) REFERENCES pf_users (id) ON DELETE SET NULL,
 	CONSTRAINT uq_pf_users_username UNIQUE (username),
 	CONSTRAINT uq_pf_users_email_normalized UNIQUE (email_normalized),
 	CONSTRAINT fk_pf_users_feature_group_id FOREIGN KEY(feature_group_id) REFERENCES pf_user_groups (id) ON DELETE SET NULL
@@ -55,4 +60,8 @@ CREATE TABLE pf_users (
 
 CREATE INDEX ix_pf_users_account_status_deletion_scheduled_for ON pf_users (account_status, deletion_scheduled_for);
 
+CREATE INDEX ix_pf_users_account_status_last_activity_at ON pf_users (account_status, last_activity_at);
+
 CREATE INDEX ix_pf_users_feature_group_id ON pf_users (feature_group_id);
+
+CREATE INDEX ix_pf_users_invited_by ON pf_users (invited_by);

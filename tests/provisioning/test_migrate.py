@@ -33,7 +33,7 @@ def _version(db: Database, name: str) -> int | None:
     return record.template_version if record else None
 
 
-@pytest.mark.parametrize(("start", "end"), [(1, 2), (2, 3), (1, 3)])
+@pytest.mark.parametrize(("start", "end"), [(1, 2), (2, 3), (1, 3), (3, 4), (1, 4)])
 def test_cached_plans_are_the_built_plans_for_every_user(
     db: Database, start: int, end: int
 ) -> None:

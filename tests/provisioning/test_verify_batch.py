@@ -9,7 +9,7 @@ from pathfinder.provisioning import Provisioner, registry
 from pathfinder.provisioning.verify import verify_user
 from pathfinder.provisioning.verify_batch import verify_users
 from pathfinder.schema.ddl import AddColumn
-from pathfinder.schema.tenant import tenant_tables
+from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, tenant_tables
 
 
 def _ddl(db: Database, username: str, sql: str) -> None:
@@ -20,7 +20,7 @@ def _ddl(db: Database, username: str, sql: str) -> None:
 def test_batched_verify_matches_verify_user_on_every_kind_of_drift(db: Database) -> None:
     provisioner = Provisioner(db)
     for name in ("clean", "extracol", "noindex", "notable", "behind", "unlisted", "dropped"):
-        provisioner.provision(name, version=2 if name == "behind" else 3)
+        provisioner.provision(name, version=2 if name == "behind" else LATEST_TEMPLATE_VERSION)
     tables = tenant_tables("extracol", schema=db.tenant_schema)
     with db.connect() as conn, db.attached(conn, "extracol"), conn.begin():
         conn.execute(AddColumn(tables.skills, sa.Column("stray", sa.Integer())))

@@ -43,10 +43,15 @@ def cors_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 
 
 def every_route(app: Flask) -> list[tuple[str, list[str]]]:
-    """(a concrete path, its methods other than OPTIONS/HEAD) for every rule of the app."""
+    """(a concrete path, its methods other than OPTIONS/HEAD) for every API rule of the app.
+
+    The CORS policy covers the API only: ``/metrics`` is for a scraper, not a browser.
+    """
     found = []
     for rule in app.url_map.iter_rules():
         path = rule.rule
+        if not path.startswith("/api/"):
+            continue
         while "<" in path:
             start, end = path.index("<"), path.index(">")
             path = path[:start] + UNKNOWN_ID + path[end + 1 :]

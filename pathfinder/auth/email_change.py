@@ -29,6 +29,7 @@ from pathfinder.auth.principal import Principal
 from pathfinder.auth.service import RequestMeta, settings, utcnow
 from pathfinder.db import get_database
 from pathfinder.mail import Message, get_mailer
+from pathfinder.mail.links import action_text
 from pathfinder.schema.shared.identity import users
 from pathfinder.security.tokens import new_token, token_hash
 
@@ -70,7 +71,7 @@ def request_change(
             now=now,
             new_email=new_email.strip(),
         )
-        link = f"{settings().public_base_url}/confirm-email?token={token}"
+        link = action_text("confirm_email_change", token)
         mailer = get_mailer()
         mailer.queue(
             conn,

@@ -15,9 +15,9 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from pathfinder.auth.service import settings
 from pathfinder.db import Database
 from pathfinder.mail import Message, get_mailer
+from pathfinder.mail.links import action_text
 from pathfinder.schema.shared.cpa import reports
 from pathfinder.schema.shared.identity import users
 from pathfinder.schema.shared.messaging import outbox
@@ -36,7 +36,7 @@ def send_deadline_reminders(db: Database, today: date) -> int:
     """Queue today's reminders; returns how many were queued. Call in an app context."""
     deadlines = [today + timedelta(days=d) for d in _days_before()]
     day_start = datetime.combine(today, time(0), tzinfo=UTC)
-    link = f"{settings().public_base_url}/cpa/reports"
+    link = action_text("see_cpa_reports")
     queued = 0
     with db.transaction() as conn:
         due = conn.execute(

@@ -68,6 +68,18 @@ ACTIONS: Mapping[str, MailAction] = {
         api_path="/auth/password/reset",
         body={"token": "{token}", "new_password": "<your new password>"},
     ),
+    "confirm_email_change": MailAction(
+        page="/confirm-email?token={token}",
+        method="POST",
+        api_path="/auth/email/confirm",
+        body={"token": "{token}"},
+    ),
+    "see_cpa_reports": MailAction(
+        page="/cpa/reports",
+        method="GET",
+        api_path="/cpa/reports",
+        signed_in=True,
+    ),
     "cancel_deletion": MailAction(
         page="/account/deletion",
         method="DELETE",

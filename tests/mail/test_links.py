@@ -115,6 +115,12 @@ class Mailbox:
         assert sent.status_code == 202, sent.get_json()
         return last_mail(self.app, "leaver@example.com", "account_deletion_scheduled"), headers
 
+    def email_change(self) -> str:
+        headers = self.auth.headers(self.auth.register("mover"))
+        body = {"new_email": "moved@example.com", "password": DEFAULT_PASSWORD}
+        assert self.post("/api/v1/me/email", headers, body).status_code == 202
+        return last_mail(self.app, "moved@example.com", "email_change_confirm")
+
     def post(self, path: str, headers: dict[str, str], body: Any = None) -> Any:
         return self.client.post(path, headers=headers, json=body)
 
@@ -168,6 +174,9 @@ def test_without_a_front_end_each_mail_gives_api_requests_that_work(api_only: Fl
     box.auth.login("forgetful", NEW_PASSWORD)
     assert follow_api_mail(api_only, box.forced_reset(), new_password=NEW_PASSWORD) == [204]
     box.auth.login("forced", NEW_PASSWORD)
+
+    assert follow_api_mail(api_only, box.email_change()) == [200]
+    box.auth.login("moved@example.com")
 
     deletion, leaver = box.deletion()
     assert "Authorization: Bearer" in deletion
@@ -229,6 +238,9 @@ def test_with_a_front_end_each_mail_links_a_documented_page(with_frontend: Flask
         name, token = _page_of(single_link(mail))
         assert name == "reset_password"
         assert call_as_page(with_frontend, name, token, new_password=NEW_PASSWORD) == 204
+
+    name, token = _page_of(single_link(box.email_change()))
+    assert (name, call_as_page(with_frontend, name, token)) == ("confirm_email_change", 200)
 
     deletion, leaver = box.deletion()
     name, token = _page_of(single_link(deletion))

@@ -65,8 +65,8 @@ def test_migrate_brings_mixed_versions_to_the_latest_in_batches(
 
     assert result.exit_code == 0, result.output
     assert "migrated 7 user(s)" in result.output
-    assert "vone0: migrated (v1 -> v3" in result.output
-    assert "vtwo0: migrated (v2 -> v3" in result.output
+    assert f"vone0: migrated (v1 -> v{LATEST}" in result.output
+    assert f"vtwo0: migrated (v2 -> v{LATEST}" in result.output
     assert "current" not in result.output  # never pending, never touched
     assert f"Migrating to v{LATEST}: 7/7 users in" in result.output  # the piped count line
     _assert_latest_and_clean(db, at_v1 + at_v2)
@@ -163,11 +163,11 @@ def test_a_killed_migration_resumes_where_it_stopped(
     env = dict(os.environ)
     env["PATHFINDER_DATABASE_URL"] = db.settings.url
     env["PATHFINDER_INSTANCE_PATH"] = str(db.settings.instance_path)
-    # v2 -> v3 is five statements a user; die after the first of the eighth user. With
+    # v2 -> v3 (--to 3) is five statements a user; die after the first of the eighth user. With
     # batches of three, user07's own file is already committed on SQLite (its registry row
     # is not), and user08's DDL is half done.
     child = subprocess.run(
-        [sys.executable, "-c", KILLED_CLI, "36", "--batch-size", "3", "--jobs", jobs],
+        [sys.executable, "-c", KILLED_CLI, "36", "--to", "3", "--batch-size", "3", "--jobs", jobs],
         env=env,
         capture_output=True,
         text=True,
@@ -176,7 +176,7 @@ def test_a_killed_migration_resumes_where_it_stopped(
 
     assert child.returncode == 137, child.stderr
     versions = _versions(db, names)
-    assert 0 < sum(v == LATEST for v in versions.values()) < len(names)
+    assert 0 < sum(v == 3 for v in versions.values()) < len(names)
 
     rerun = runner.invoke(args=["tenants", "migrate", "--batch-size", "3", "--jobs", jobs])
 

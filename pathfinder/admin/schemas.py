@@ -140,3 +140,18 @@ class DeletionRequest(RequestModel):
     """Scheduling my account's deletion needs my password again."""
 
     password: str = Field(min_length=1, max_length=256)
+
+
+TenantState = Literal["requested", "creating", "ready", "failed", "deprovisioning", "dropped"]
+
+
+class TenantListQuery(PageQuery):
+    """Filters of the provisioning registry list."""
+
+    state: TenantState | None = None
+    below_version: int | None = Field(
+        default=None, ge=1, le=1000, description="Only users whose template is older."
+    )
+    q: str | None = Field(
+        default=None, min_length=1, max_length=30, description="Usernames starting with this."
+    )

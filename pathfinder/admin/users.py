@@ -71,6 +71,16 @@ def target_user(conn: Connection, user_id: str, *, lock: bool = False) -> RowMap
     return user
 
 
+def user_id_by_login(login: str) -> str:
+    """The id of the live account a username or e-mail address names, or 404 (for forms
+    where an admin types a name rather than pastes an id)."""
+    with get_database().transaction() as conn:
+        user = auth_repo.find_user_by_login(conn, login)
+    if user is None or user["account_status"] == "deleted":
+        raise NotFound("No such user.", field="username")
+    return str(user["id"])
+
+
 def check_authority(actor: Principal, target: RowMapping, *, allow_self: bool = False) -> None:
     """Admins act on lower ranks only; nobody acts on themselves unless ``allow_self``."""
     if not allow_self and target["id"] == actor.user_id:

@@ -15,7 +15,7 @@ from pathfinder.admin.schemas import GroupCreate, GroupListQuery, GroupUpdate
 from pathfinder.api.errors import Problem
 from pathfinder.console.actions import run_action
 from pathfinder.console.blueprint import bp, page, principal
-from pathfinder.console.forms import FormErrors, confirmed, parse, problem_errors, text
+from pathfinder.console.forms import FormErrors, confirmed, parse, text
 from pathfinder.flags import service as flags
 from pathfinder.flags.schemas import (
     FlagCreate,
@@ -217,7 +217,8 @@ def flag(key: str) -> ResponseReturnValue:
     try:
         explained = flags.explain(key, user_admin.user_id_by_login(who))
     except Problem as exc:
-        return _flag_page(key, {"explain": problem_errors(exc)}, exc.status, explain_for=who)
+        errors = {"explain": {"user": exc.detail or exc.title}}
+        return _flag_page(key, errors, exc.status, explain_for=who)
     return _flag_page(key, {}, 200, explained=explained, explain_for=who)
 
 

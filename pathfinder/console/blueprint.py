@@ -10,6 +10,7 @@ role ranks, and admins need MFA when ``mfa_required_for_admins`` is on.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -21,6 +22,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    send_from_directory,
     url_for,
 )
 from werkzeug.exceptions import HTTPException
@@ -38,9 +40,8 @@ bp = Blueprint(
     __name__,
     url_prefix="/console",
     template_folder="templates",
-    static_folder="static",
-    static_url_path="/static",
 )
+STATIC_FOLDER = Path(__file__).parent / "static"
 
 ROLE_ATTRIBUTE = "_console_role"
 # Scripts and styles only from the app; forms post only to the app; no frames.
@@ -81,8 +82,17 @@ def _to_sign_in(message: str | None = None) -> Response:
     return redirect(url_for("console.sign_in") + ("?" + urlencode(args) if args else ""))
 
 
+@bp.get("/static/<path:filename>", endpoint="static")
+@page(None)
+def static_file(filename: str) -> Response:
+    """The console's stylesheet (served by the app: no CDN, no build step)."""
+    return send_from_directory(STATIC_FOLDER, filename, max_age=3600)
+
+
 @bp.before_request
 def _check_session() -> Response | None:
+    if request.method == "OPTIONS":
+        return None  # Flask answers with the Allow header; no view runs
     console_session.check_csrf()
     role = _role_of(request.endpoint)
     if role is None:
@@ -120,6 +130,9 @@ def request_meta() -> Any:
 @bp.after_request
 def _headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CONSOLE_CSP
+    # Same-origin form posts then carry our Origin (checked with the token); other sites
+    # still learn nothing from the Referer.
+    response.headers["Referrer-Policy"] = "same-origin"
     if request.endpoint != "console.static":
         response.headers["Cache-Control"] = "no-store"
     return response

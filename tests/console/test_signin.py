@@ -37,6 +37,10 @@ def test_pages_need_a_sign_in(client: FlaskClient) -> None:
     assert page.status_code == 200 and 'for="f-login"' in text_of(page)
     assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert "form-action 'self'" in page.headers["Content-Security-Policy"]
+    with client.get("/console/static/console.css") as css:
+        assert css.status_code == 200 and css.mimetype == "text/css"
+        assert b"--danger" in css.get_data()
+    assert client.get("/console/static/../__init__.py").status_code == 404
 
 
 def test_cookie_flags_and_production_secure(app: Flask, client: FlaskClient) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from pathfinder.db import get_database
 from pathfinder.schema.shared.messaging import outbox
 from pathfinder.security import totp
 from tests.conftest import empty_database, make_app
@@ -67,15 +68,13 @@ def console(
     instance = folder / "instance"
     with empty_database("postgresql", folder, request) as url:
         prepare_database(url, instance, registration=True)
-        created = (
-            make_app(url, instance)
-            .test_cli_runner()
-            .invoke(
-                args=["admin", "create-site-admin", "chief", "--email", "chief@example.com"]
-                + ["--password-stdin"],
-                input=PASSWORD + "\n",
-            )
+        cli_app = make_app(url, instance)
+        created = cli_app.test_cli_runner().invoke(
+            args=["admin", "create-site-admin", "chief", "--email", "chief@example.com"]
+            + ["--password-stdin"],
+            input=PASSWORD + "\n",
         )
+        get_database(cli_app).dispose()
         assert created.exit_code == 0, created.output
         settings = {
             "RATELIMIT_STORAGE_URI": redis_url(),
@@ -137,7 +136,9 @@ def submit(driver: Any, css: str) -> None:
 
     old = driver.find_element(By.TAG_NAME, "html")
     driver.find_element(By.CSS_SELECTOR, css).click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    wait = WebDriverWait(driver, 30)
+    wait.until(expected_conditions.staleness_of(old))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def sign_in(console: Console, driver: Any, *, recovery: bool) -> None:

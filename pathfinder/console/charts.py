@@ -21,11 +21,12 @@ TEXT_COLOUR = "#1a1a1a"
 
 
 def _nice_max(value: int) -> int:
-    """A round axis maximum at or above ``value``."""
-    if value <= 5:
-        return 5
+    """A round axis maximum at or above ``value``, divisible by the 4 grid steps."""
+    if value <= 4:
+        return 4
     step = 10 ** (len(str(value)) - 1)
-    return ((value + step - 1) // step) * step
+    top = ((value + step - 1) // step) * step
+    return top + (-top % 4)
 
 
 def bar_chart(

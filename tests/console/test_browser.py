@@ -109,14 +109,15 @@ def _enrol_mfa(server: LiveServer) -> tuple[str, list[str]]:
     return enrolment["secret"], list(confirmed["recovery_codes"])
 
 
-def wait_for(driver: Any, css: str, timeout: float = 15) -> Any:
+def wait_for(driver: Any, css: str, timeout: float = 30) -> Any:
+    """The element, once the page holding it has finished loading."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(
-        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
-    )
+    wait = WebDriverWait(driver, timeout)
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+    return wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
 def fill(driver: Any, values: dict[str, str]) -> None:
@@ -209,7 +210,7 @@ def test_invite_and_accept_in_a_second_browser(console: Console, admin: Any) -> 
     guest = console.browser()  # a second browser context: no cookie of the admin's
     guest.get(f"{console.root}/console/join/{token.group(1)}")
     wait_for(guest, "#f-username")
-    assert "newcomer@example.com" in guest.page_source
+    assert "newcomer@example.com" in guest.find_element(By.TAG_NAME, "main").text
     fill(guest, {"f-username": "newcomer", "f-password": "my own long passphrase 7"})
     submit(guest, "main form button[type=submit]")
     assert "is ready" in guest.find_element(By.CSS_SELECTOR, ".notice").text
@@ -330,6 +331,16 @@ def test_screenshots(console: Console, admin: Any) -> None:
         pytest.skip(f"{SCREENSHOTS_ENV} is not set: no screenshots wanted")
     target = Path(folder)
     target.mkdir(parents=True, exist_ok=True)
+    status, tokens = console.server.call(
+        "POST", "/auth/login", {"login": "tester", "password": "quiet meadow passphrase 12"}
+    )
+    assert status == 200
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    for event_type in ("page_view", "page_view", "feature_used", "search_performed"):
+        status, _ = console.server.call("POST", "/events", {"event_type": event_type}, headers)
+        assert status == 201
+    admin.get(console.root + "/console/")
+    submit(admin, "form[action$='/stats/refresh'] button")
     users = console.query(sa.text("SELECT id FROM pf_users WHERE username = 'tester'"))
     shots = {
         "dashboard": "/console/",

@@ -247,3 +247,11 @@ def test_dashboard_charts(client: FlaskClient, auth: AuthActions) -> None:
     assert page.count("<svg") == 2 and '<title id="active-t">Active users</title>' in page
     assert browser.post("/console/stats/refresh").status_code == 302
     assert "Monthly active" in text_of(browser.get("/console/"))
+
+
+def test_chart_axis_steps_are_whole_numbers() -> None:
+    from pathfinder.console.charts import _nice_max, bar_chart
+
+    assert [_nice_max(v) for v in (0, 3, 5, 9, 17, 230)] == [4, 4, 8, 12, 20, 300]
+    svg = str(bar_chart([("a", 3), ("<b>", 7)], title="T & U", chart_id="c"))
+    assert "&lt;b&gt;" in svg and "T &amp; U" in svg and 'role="img"' in svg

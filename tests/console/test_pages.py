@@ -131,6 +131,19 @@ def test_accept_an_invitation(client: FlaskClient, auth: AuthActions, db: Databa
     assert done.status_code == 200 and "is ready" in text_of(done)
     assert auth.login("guest", "a long enough passphrase 9")["access_token"]
     assert guest.get(f"/console/join/{token}").status_code == 404  # used once
+    from pathfinder.schema.shared.security import audit_log
+
+    with db.transaction() as conn:
+        paths = (
+            conn.execute(
+                sa.select(audit_log.c.request_path).where(
+                    audit_log.c.request_path.like("/console/j%")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert paths and all(token not in p for p in paths)
 
 
 def test_flags_groups_overrides_and_explain(client: FlaskClient, auth: AuthActions) -> None:

@@ -142,6 +142,24 @@ def get_user(user_id: str) -> dict[str, Any]:
     }
 
 
+def live_sessions(user_id: str) -> list[dict[str, Any]]:
+    """An account's signed-in devices (never a token or its hash), oldest first."""
+    with get_database().transaction() as conn:
+        target_user(conn, user_id)
+        rows = auth_repo.list_live_sessions(conn, user_id, utcnow())
+    return [
+        {
+            "id": row["family_id"],
+            "ip_address": row["ip_address"],
+            "user_agent": row["user_agent"],
+            "created_at": _iso(row["started_at"]),
+            "last_activity_at": _iso(row["last_activity_at"]),
+            "expires_at": _iso(row["expires_at"]),
+        }
+        for row in rows
+    ]
+
+
 # -- lifecycle ----------------------------------------------------------------------------
 
 

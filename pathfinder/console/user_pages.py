@@ -59,6 +59,7 @@ def _user_page(user_id: str, errors: dict[str, dict[str, str]], status: int) -> 
     return render_template(
         "console/user.html",
         user=account,
+        sessions=user_admin.live_sessions(user_id),
         activity=activity["items"],
         group_options=_group_options(),
         role_options=[(r, r) for r in ROLES],

@@ -35,6 +35,7 @@ def test_users_search_and_lifecycle(client: FlaskClient, auth: AuthActions, db: 
     assert browser.get("/console/users?status=gone").status_code == 422
     page = text_of(browser.get(f"/console/users/{anna}"))
     assert "Live sessions" in page and 'for="suspend-reason"' in page
+    assert page.count("Not signed in anywhere") == 0 and "127.0.0.1" in page
 
     unconfirmed = browser.post(f"/console/users/{anna}/suspend", {"reason": "spam"})
     assert unconfirmed.status_code == 422
@@ -46,6 +47,7 @@ def test_users_search_and_lifecycle(client: FlaskClient, auth: AuthActions, db: 
     done = browser.post(f"/console/users/{anna}/suspend", {"reason": "spam", "confirm": "yes"})
     assert done.status_code == 302 and "notice=" in done.headers["Location"]
     assert status_of(db, anna) == "suspended"
+    assert "Not signed in anywhere" in text_of(browser.get(f"/console/users/{anna}"))
     suspended = audit_events(db, "user_suspended")[-1]
     assert suspended["actor_id"] == auth.user_id("boss") and suspended["target_id"] == anna
     assert browser.post(f"/console/users/{anna}/reactivate", {}).status_code == 302

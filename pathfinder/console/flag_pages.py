@@ -23,6 +23,7 @@ from pathfinder.flags.schemas import (
     FlagUpdate,
     OverrideCreate,
     OverrideListQuery,
+    OverrideUpdate,
 )
 
 FLAG_TYPES = ("boolean", "string", "number", "json")
@@ -290,6 +291,30 @@ def create_override(key: str) -> ResponseReturnValue:
         action,
         form="override",
         done=lambda _o: url_for("console.flag", key=key, notice="Override added."),
+        redraw=lambda errors, status: _flag_page(key, errors, status),
+    )
+
+
+@bp.post("/flags/<key>/overrides/<override_id>")
+@page("admin")
+def update_override(key: str, override_id: str) -> ResponseReturnValue:
+    """Change an override's value, reason or expiry (empty expiry: never expires)."""
+
+    def action() -> Any:
+        body = parse(
+            OverrideUpdate,
+            {
+                "value": json_value(request.form.get("value"), "value"),
+                "reason": text(request.form, "reason"),
+                "expires_at": utc_time(text(request.form, "expires_at")),
+            },
+        )
+        return flags.update_override(principal(), key, override_id, body)
+
+    return run_action(
+        action,
+        form=f"edit-{override_id}",
+        done=lambda _o: url_for("console.flag", key=key, notice="Override changed."),
         redraw=lambda errors, status: _flag_page(key, errors, status),
     )
 

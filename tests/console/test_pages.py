@@ -195,6 +195,19 @@ def test_flags_groups_overrides_and_explain(client: FlaskClient, auth: AuthActio
         },
     )
     assert override.status_code == 302
+    page = text_of(browser.get("/console/flags/new_editor"))
+    override_id = re.search(r"/console/flags/new_editor/overrides/([0-9A-Z]{26})\"", page).group(1)
+    past = browser.post(
+        f"/console/flags/new_editor/overrides/{override_id}",
+        {"value": "true", "reason": "beta testers", "expires_at": "2001-01-01T00:00"},
+    )
+    assert past.status_code == 422 and f'id="edit-expires-{override_id}-error"' in text_of(past)
+    kept = browser.post(
+        f"/console/flags/new_editor/overrides/{override_id}",
+        {"value": "true", "reason": "beta testers, extended", "expires_at": "2098-06-01T12:00"},
+    )
+    assert kept.status_code == 302
+    assert "beta testers, extended" in text_of(browser.get("/console/flags/new_editor"))
     explained = text_of(browser.get("/console/flags/new_editor?user=tester"))
     assert "value <code>true</code>, because of <strong>group override</strong>" in explained
     plain = text_of(browser.get("/console/flags/new_editor?user=boss"))

@@ -221,3 +221,74 @@ class AdminInvitationPage(Page[AdminInvitation]):
 
 class AdminGroupPage(Page[AdminGroup]):
     """Groups in name order."""
+
+
+# -- the provisioning registry -------------------------------------------------------------
+
+TenantStateName = Literal["requested", "creating", "ready", "failed", "deprovisioning", "dropped"]
+
+
+class AdminTenant(ResponseModel):
+    """A user's row in the provisioning registry."""
+
+    username: str
+    state: TenantStateName
+    template_version: int | None
+    attempts: int
+    last_error: str | None = Field(description="Why the last attempt failed; null when it did not.")
+    requested_at: datetime
+    updated_at: datetime
+    ready_at: datetime | None
+
+
+class AdminTenantPage(Page[AdminTenant]):
+    """Registry rows by username."""
+
+
+class AdminTenantObject(ResponseModel):
+    object_name: str
+    object_type: str
+    template_part: str
+    template_version: int
+
+
+class AdminTenantDetail(AdminTenant):
+    """A registry row with the exact objects the engine created (what it would drop)."""
+
+    objects: list[AdminTenantObject]
+
+
+class AdminTenantDrift(ResponseModel):
+    """What differs between the user's catalog, the registry and the template."""
+
+    username: str
+    state: str | None
+    template_version: int | None
+    clean: bool
+    findings: list[str] = Field(description="One line per difference; empty when clean.")
+    missing_tables: list[str]
+    extra_tables: list[str]
+    missing_columns: list[str]
+    extra_columns: list[str]
+    missing_indexes: list[str]
+    extra_indexes: list[str]
+    missing_views: list[str]
+    unregistered: list[str]
+    registered_but_missing: list[str]
+    notes: list[str]
+
+
+class AdminTenantVersionCount(ResponseModel):
+    template_version: int | None
+    users: int
+
+
+class AdminTenantMigrationStatus(ResponseModel):
+    """How far ready users are from the latest template version."""
+
+    latest_version: int
+    ready_users: int
+    pending_migration: int = Field(description="Ready users below the latest version.")
+    progress_percent: float
+    by_version: list[AdminTenantVersionCount]
+    by_state: dict[str, int]

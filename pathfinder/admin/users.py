@@ -72,6 +72,16 @@ def target_user(conn: Connection, user_id: str, *, lock: bool = False) -> RowMap
     return user
 
 
+def user_id_by_login(login: str) -> str:
+    """The id of the live account a username or e-mail address names, or 404 (for forms
+    where an admin types a name rather than pastes an id)."""
+    with get_database().transaction() as conn:
+        user = auth_repo.find_user_by_login(conn, login)
+    if user is None or user["account_status"] == "deleted":
+        raise NotFound("No such user.", field="username")
+    return str(user["id"])
+
+
 def check_authority(actor: Principal, target: RowMapping, *, allow_self: bool = False) -> None:
     """Admins act on lower ranks only; nobody acts on themselves unless ``allow_self``."""
     if not allow_self and target["id"] == actor.user_id:
@@ -134,6 +144,24 @@ def get_user(user_id: str) -> dict[str, Any]:
         "live_sessions": sessions,
         "updated_at": _iso(user["updated_at"]),
     }
+
+
+def live_sessions(user_id: str) -> list[dict[str, Any]]:
+    """An account's signed-in devices (never a token or its hash), oldest first."""
+    with get_database().transaction() as conn:
+        target_user(conn, user_id)
+        rows = auth_repo.list_live_sessions(conn, user_id, utcnow())
+    return [
+        {
+            "id": row["family_id"],
+            "ip_address": row["ip_address"],
+            "user_agent": row["user_agent"],
+            "created_at": _iso(row["started_at"]),
+            "last_activity_at": _iso(row["last_activity_at"]),
+            "expires_at": _iso(row["expires_at"]),
+        }
+        for row in rows
+    ]
 
 
 # -- lifecycle ----------------------------------------------------------------------------

@@ -10,7 +10,7 @@ API_PREFIX = "/api/v1"
 def init_app(app: Flask) -> None:
     """Register error handlers and every blueprint."""
     from pathfinder import maintenance
-    from pathfinder.admin import account_routes
+    from pathfinder.admin import account_routes, tenant_routes
     from pathfinder.admin import routes as admin_routes
     from pathfinder.analytics import routes as analytics_routes
     from pathfinder.api import (
@@ -47,6 +47,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(profile_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(admin_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(account_routes.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(tenant_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(flags_routes.bp, url_prefix=API_PREFIX)
     maintenance.init_app(app)  # after the auth guard: it needs the caller's role
     app.register_blueprint(chat_routes.bp, url_prefix=API_PREFIX)

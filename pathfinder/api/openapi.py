@@ -62,10 +62,11 @@ def openapi_path(rule: Rule) -> str:
 
 
 def documented_views(app: Flask) -> dict[tuple[str, str], Callable[..., Any]]:
-    """``(openapi path, method)`` -> view, for every route outside this blueprint."""
+    """``(openapi path, method)`` -> view, for every API route outside this blueprint (the
+    console's HTML pages are not part of the API)."""
     views = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith(f"{bp.name}."):
+        if rule.endpoint.startswith(f"{bp.name}.") or not rule.rule.startswith("/api/"):
             continue
         for method in rule.methods or ():
             if method.lower() in HTTP_METHODS:

@@ -107,7 +107,7 @@ def _guard() -> None:
             )
         raise Forbidden("Your role does not allow this.")
     if policy.role in ("admin", "site_admin"):
-        _require_admin_mfa(g.principal)
+        require_admin_mfa(g.principal)
 
 
 def load_principal(claims: dict[str, Any]) -> Principal:
@@ -143,7 +143,7 @@ def load_principal(claims: dict[str, Any]) -> Principal:
     )
 
 
-def _require_admin_mfa(principal: Principal) -> None:
+def require_admin_mfa(principal: Principal) -> None:
     """With ``mfa_required_for_admins`` on, admin routes need an MFA-enrolled caller."""
     if principal.mfa_enabled:
         return

@@ -186,9 +186,13 @@ def list_tenants(
     below_version: int | None = None,
     after: str | None = None,
     limit: int | None = None,
+    starting_with: str | None = None,
 ) -> list[TenantRecord]:
     """Registry rows in username order, keyset-paged by ``after``."""
     query = sa.select(tenant_provisioning).order_by(tenant_provisioning.c.username)
+    if starting_with:
+        name = tenant_provisioning.c.username
+        query = query.where(name.startswith(starting_with, autoescape=True))
     if states:
         query = query.where(tenant_provisioning.c.state.in_(states))
     if below_version is not None:
@@ -205,6 +209,16 @@ def count_by_state(conn: Connection) -> dict[str, int]:
         tenant_provisioning.c.state
     )
     return {state: count for state, count in conn.execute(query)}
+
+
+def count_by_version(conn: Connection) -> dict[int | None, int]:
+    """Ready users per template version (the migration's progress)."""
+    query = (
+        sa.select(tenant_provisioning.c.template_version, sa.func.count())
+        .where(tenant_provisioning.c.state == "ready")
+        .group_by(tenant_provisioning.c.template_version)
+    )
+    return {version: count for version, count in conn.execute(query)}
 
 
 def registered_objects(conn: Connection, username: str) -> list[RegisteredObject]:

@@ -22,6 +22,7 @@ from tests.live import live_server, prepare_database
             "POST /api/v1/invitations/[redacted]/accept HTTP/1.1",
         ),
         ("/api/v1/exports/xyz", "/api/v1/exports/[redacted]"),
+        ("POST /console/join/s3cr3t HTTP/1.1", "POST /console/join/[redacted] HTTP/1.1"),
         ("/verify-email?token=abc&x=1", "/verify-email?token=[redacted]&x=1"),
         ("/api/v1/me/experiences?limit=5", "/api/v1/me/experiences?limit=5"),
     ],

@@ -65,6 +65,32 @@ def grant_exists(key: GrantKey) -> None:
         pass
 
 
+def report_reachable(key: GrantKey, report_id: str) -> None:
+    """404 unless the report is one the live share covers (410 when it ended)."""
+    with granted(key) as (conn, grant):
+        _covered_report(conn, grant, report_id)
+
+
+def experience_reachable(key: GrantKey, experience_id: str) -> None:
+    """404 unless the experience is in what the live share covers (410 when it ended)."""
+    with granted(key) as (conn, grant):
+        row = repo.get_experience(conn, grant.owner_id, experience_id)
+        if (
+            row is None
+            or row["deleted_at"] is not None
+            or not grant.covers_report(row["report_id"])
+        ):
+            raise NotFound("No such experience.")
+
+
+def comment_reachable(key: GrantKey, comment_id: str) -> None:
+    """404 unless the comment is one the grantee may see on a covered report."""
+    with granted(key) as (conn, grant):
+        comments.find_comment(
+            conn, comments.Viewer(grant.owner_id, grant, key.principal), comment_id
+        )
+
+
 def _run(key: GrantKey, work: Callable[[Connection, Grant], T]) -> T:
     with granted(key) as (conn, grant):
         return work(conn, grant)

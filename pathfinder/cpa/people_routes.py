@@ -276,7 +276,7 @@ def shared_report(key: GrantKey, report_id: str) -> tuple[Any, int]:
 )
 def shared_experiences(key: GrantKey, report_id: str) -> tuple[Any, int]:
     """The current version of each experience of a shared report, with its text."""
-    query = query_for(CpaPageQuery, lambda: grantee.grant_exists(key))
+    query = query_for(CpaPageQuery, lambda: grantee.report_reachable(key, report_id))
     return grantee.list_experiences(key, report_id, query), 200
 
 
@@ -298,7 +298,7 @@ def shared_experience(key: GrantKey, experience_id: str) -> tuple[Any, int]:
 def shared_decision(key: GrantKey, experience_id: str) -> tuple[Any, int]:
     """Verify (supervisor, EVR) or certify (program leader, PPR) the current version of an
     experience of a completed report, or return it with a comment."""
-    body = body_for(Decision, lambda: grantee.grant_exists(key))
+    body = body_for(Decision, lambda: grantee.experience_reachable(key, experience_id))
     return grantee.decide(key, experience_id, body), 200
 
 
@@ -322,7 +322,7 @@ def shared_comments(key: GrantKey, experience_id: str) -> tuple[Any, int]:
 )
 def shared_add_comment(key: GrantKey, experience_id: str) -> tuple[Any, int]:
     """Comment on a shared experience (comment scope or above)."""
-    body = body_for(CommentCreate, lambda: grantee.grant_exists(key))
+    body = body_for(CommentCreate, lambda: grantee.experience_reachable(key, experience_id))
     return grantee.add_comment(key, experience_id, body), 201
 
 
@@ -335,7 +335,7 @@ def shared_add_comment(key: GrantKey, experience_id: str) -> tuple[Any, int]:
 )
 def shared_resolve_comment(key: GrantKey, comment_id: str) -> tuple[Any, int]:
     """Mark a comment of a shared report resolved or open again (comment scope or above)."""
-    body = body_for(CommentResolve, lambda: grantee.grant_exists(key))
+    body = body_for(CommentResolve, lambda: grantee.comment_reachable(key, comment_id))
     return grantee.resolve_comment(key, comment_id, body), 200
 
 

@@ -125,7 +125,9 @@ ENCRYPTED_COLUMNS: Mapping[str, EncryptedTable] = _registry(
     EncryptedTable("pf_cpa_pert_experiences", _NARRATIVE, per_user=False, user_column="user_id"),
     # Shares and what grantees write: encrypted with the candidate's (the sharer's) key.
     EncryptedTable("pf_cpa_shares", ("grantee_email",), per_user=False, user_column="user_id"),
-    EncryptedTable("pf_cpa_verifications", ("comment",), per_user=False, user_column="user_id"),
+    EncryptedTable(
+        "pf_cpa_verifications", ("decision_note",), per_user=False, user_column="user_id"
+    ),
     EncryptedTable(
         "pf_cpa_mentor_meetings",
         ("topics", "concerns", "next_steps"),

@@ -123,7 +123,8 @@ verifications = sa.Table(
     sa.Column("share_id", id_type(), sa.ForeignKey(shares.c.id, ondelete="SET NULL")),
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("decision", sa.String(10), nullable=False),
-    sa.Column("comment", sa.Text()),  # encrypted token
+    # Why it was returned (or a remark with an approval); "comment" is reserved in Oracle.
+    sa.Column("decision_note", sa.Text()),  # encrypted token
     row_version_column(),
     sa.Column("decided_by_user_id", id_type(), sa.ForeignKey(users.c.id, ondelete="SET NULL")),
     sa.Column("created_at", UtcDateTime(), nullable=False),

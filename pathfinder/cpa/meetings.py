@@ -12,7 +12,7 @@ when there has been none; progress warns 30 days before and when it is overdue.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,9 +29,13 @@ from pathfinder.cpa.paging import CpaPageQuery, decode_cursor, page_body, pagina
 from pathfinder.cpa.progress import Deadline, Notice
 from pathfinder.cpa.schemas import MeetingCreate
 from pathfinder.cpa.service import iso, utcnow
-from pathfinder.db import get_database
+from pathfinder.db import Database, get_database
 from pathfinder.ids import new_id
-from pathfinder.schema.shared.cpa_sharing import mentor_meetings
+from pathfinder.mail import Message, get_mailer
+from pathfinder.schema.shared.cpa import reports
+from pathfinder.schema.shared.cpa_sharing import mentor_meetings, shares
+from pathfinder.schema.shared.identity import users
+from pathfinder.schema.shared.messaging import outbox
 from pathfinder.security.fields import FIRST_ROW_VERSION, field_cipher, unreadable_fields
 
 TABLE = "pf_cpa_mentor_meetings"
@@ -195,3 +199,63 @@ def meeting_deadline(
             "mentor_meeting_due", f"Your next mentor meeting is due by {due.isoformat()}.", due
         )
     return deadline, None
+
+
+def send_meeting_reminders(db: Database, now: datetime) -> int:
+    """Mail each candidate with a live mentor share whose next meeting is due within
+    ``DUE_SOON_DAYS`` or overdue; once per due date (the outbox row is the memory).
+
+    Runs in the app context (the mailer). Returns how many reminders were queued.
+    """
+    from pathfinder.cpa.framework import default_version, load_framework
+
+    sent = 0
+    with db.transaction() as conn:
+        owners = conn.execute(
+            sa.select(shares.c.user_id, shares.c.expires_at)
+            .where(shares.c.role == "mentor", shares.c.revoked_at.is_(None))
+            .order_by(shares.c.user_id)
+        ).all()
+        live = sorted({row.user_id for row in owners if (utc(row.expires_at) or now) > now})
+        version = default_version(conn, now.date())
+        framework = load_framework(conn, version) if version else None
+    interval = framework.rules.mentor_meeting_interval_months if framework else 6
+    for owner_id in live:
+        with db.transaction() as conn:
+            first_start = conn.execute(
+                sa.select(sa.func.min(reports.c.period_start)).where(
+                    reports.c.user_id == owner_id, reports.c.deleted_at.is_(None)
+                )
+            ).scalar()
+            found = meeting_deadline(
+                last_meeting_date(conn, owner_id), first_start, now.date(), interval
+            )
+            if found is None or found[1] is None:
+                continue
+            due = found[0].due
+            email = conn.execute(sa.select(users.c.email).where(users.c.id == owner_id)).scalar()
+            subject = f"Your CPA mentor meeting is due by {due.isoformat()}"
+            already = conn.execute(
+                sa.select(outbox.c.id).where(
+                    outbox.c.recipient == email,
+                    outbox.c.template == "cpa_meeting_due",
+                    outbox.c.subject == subject,
+                )
+            ).first()
+            if email is None or already is not None:
+                continue
+            get_mailer().queue(
+                conn,
+                Message(
+                    recipient=str(email),
+                    template="cpa_meeting_due",
+                    subject=subject,
+                    body=(
+                        f"{found[1].message} PER asks you to meet your CPA mentor at least "
+                        f"every {interval} months and to have the meeting recorded; your "
+                        "mentor records it in Pathfinder through the share you gave them.\n"
+                    ),
+                ),
+            )
+            sent += 1
+    return sent

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from pathfinder.db import Database
 from pathfinder.schema.shared.cpa_sharing import comments, mentor_meetings, shares, verifications
@@ -463,3 +463,38 @@ def test_progress_warns_when_the_mentor_meeting_is_due(
         json={"meeting_date": (date.today() + timedelta(days=3)).isoformat(), "topics": "Plan"},
     )
     assert future.status_code == 422
+
+
+def test_meeting_due_reminder_job_mails_once_per_due_date(
+    app: Flask, client: FlaskClient, auth: AuthActions, runner: FlaskCliRunner
+) -> None:
+    cand = auth.headers(auth.register("candi"))
+    quiet = auth.headers(auth.register("quiet"))
+    start = date.today() - timedelta(days=200)
+    for headers in (cand, quiet):
+        create_report(client, headers, start.isoformat(), (start + timedelta(days=180)).isoformat())
+    mentor = share(
+        client, cand, role="mentor", scope="comment", grantee_kind="link", email="m@example.com"
+    )
+    # A revoked mentor share reminds nobody.
+    gone = share(
+        client, quiet, role="mentor", scope="read", grantee_kind="link", email="q@example.com"
+    )
+    client.post(f"{API}/shares/{gone['id']}/revoke", headers=quiet)
+
+    result = runner.invoke(args=["jobs", "run", "cpa_meeting_reminders"])
+    assert result.exit_code == 0, result.output
+    sent = mails(app, "cpa_meeting_due")
+    assert [m["recipient"] for m in sent] == ["candi@example.com"]
+    assert "was due on" in sent[0]["body"]
+    runner.invoke(args=["jobs", "run", "cpa_meeting_reminders"])
+    assert len(mails(app, "cpa_meeting_due")) == 1  # once per due date
+
+    # A meeting recorded today moves the due date 6 months ahead: nothing to remind.
+    recorded = client.post(
+        f"{API}/links/{mentor['link_token']}/meetings",
+        json={"meeting_date": date.today().isoformat(), "topics": "Plan"},
+    )
+    assert recorded.status_code == 201
+    runner.invoke(args=["jobs", "run", "cpa_meeting_reminders"])
+    assert len(mails(app, "cpa_meeting_due")) == 1

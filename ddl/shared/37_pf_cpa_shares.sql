@@ -30,7 +30,7 @@ CREATE TABLE pf_cpa_shares (
 	CONSTRAINT ck_pf_cpa_shares_token_hash CHECK (length(token_hash) = 64),
 	CONSTRAINT fk_pf_cpa_shares_user_id FOREIGN KEY(user_id) REFERENCES pf_users (id) ON DELETE CASCADE,
 	CONSTRAINT fk_pf_cpa_shares_report_id FOREIGN KEY(report_id) REFERENCES pf_cpa_pert_reports (id) ON DELETE CASCADE,
-	CONSTRAINT fk_pf_cpa_shares_grantee_user_id FOREIGN KEY(grantee_user_id) REFERENCES pf_users (id) ON DELETE CASCADE,
+	CONSTRAINT fk_pf_cpa_shares_grantee_user_id FOREIGN KEY(grantee_user_id) REFERENCES pf_users (id) ON DELETE SET NULL,
 	CONSTRAINT uq_pf_cpa_shares_token_hash UNIQUE (token_hash)
 );
 

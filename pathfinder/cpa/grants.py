@@ -53,7 +53,7 @@ def share_state(row: Mapping[str, Any], now: datetime) -> str:
     expires = utc(row["expires_at"])
     if expires is not None and expires <= now:
         return "expired"
-    if row["grantee_kind"] == "account" and row["grantee_user_id"] is None:
+    if row["grantee_kind"] == "account" and row["accepted_at"] is None:
         return "pending"
     return "active"
 

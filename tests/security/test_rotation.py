@@ -387,9 +387,10 @@ def test_writes_during_rotation_are_kept_and_resealed(db: Database, keys: DataKe
     result = rotate_dek(db, keys, alice, batch_size=1, progress=application_writes)
 
     assert result.complete and edits == ["done"]
-    # 13 rows (pf_users, 4 accounts, 4 CPA experiences, 4 kept answers), plus accounts[0] a
-    # second time: the stale write was found and re-sealed.
-    assert result.rows_resealed == 14
+    # 29 rows (pf_users, 4 accounts, 4 CPA experiences, 4 each of CPA shares, decisions,
+    # mentor meetings and comments, 4 kept answers), plus accounts[0] a second time: the
+    # stale write was found and re-sealed.
+    assert result.rows_resealed == 30
     assert _token_versions(db, alice) == {2}
     expected = dict(written)
     expected[("pf_sso_accounts", accounts[-1], "access_token")] = "edited during rotation"

@@ -49,7 +49,8 @@ shares = sa.Table(
     sa.Column("grantee_email", sa.Text()),  # encrypted token
     row_version_column(),
     # Set when an account invitation is accepted; a link share never has one.
-    sa.Column("grantee_user_id", id_type(), sa.ForeignKey(users.c.id, ondelete="CASCADE")),
+    # SET NULL: a grantee's deletion must not erase the candidate's record of the share.
+    sa.Column("grantee_user_id", id_type(), sa.ForeignKey(users.c.id, ondelete="SET NULL")),
     # SHA-256 of the invitation token (account) or the link token (link); never the token.
     sa.Column("token_hash", sa.String(SHA256_HEX_LENGTH), nullable=False, unique=True),
     sa.Column("expires_at", UtcDateTime(), nullable=False),

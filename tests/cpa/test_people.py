@@ -12,6 +12,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from pathfinder.db import Database
 from pathfinder.schema.shared.cpa_sharing import comments, mentor_meetings, shares, verifications
+from pathfinder.schema.shared.security import audit_log
 from tests.conftest import AuthActions
 from tests.cpa.factories import API, CHALLENGE, create_experience, create_report
 from tests.cpa.sharing_helpers import (
@@ -179,6 +180,17 @@ def test_done_when_scenario(
     everyone = client.get(f"{API}/share-access?limit=100", headers=cand).get_json()["items"]
     assert {e["share_id"] for e in everyone} == {granted["id"], sup["id"]}
     assert any(e["grantee_username"] == "menta" for e in everyone)
+
+    # The audit log has every action with sharer, grantee and scope; the token is masked.
+    with db.transaction() as conn:
+        rows = conn.execute(sa.select(audit_log.c.request_path, audit_log.c.details)).all()
+    assert not any(link in (row.request_path or "") for row in rows)
+    assert any("/cpa/links/[redacted]" in (row.request_path or "") for row in rows)
+    through = [row.details for row in rows if (row.details or {}).get("share_id") == sup["id"]]
+    assert len(through) == len(log)
+    assert all(
+        d["grantee"] == "link" and d["scope"] == "verify" and d["sharer_id"] for d in through
+    )
 
 
 def test_share_granted_mail_and_invitation_rules(

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pathfinder import audit
 from pathfinder.api.errors import NotFound
 from pathfinder.auth.principal import Principal
-from pathfinder.cpa import repo
+from pathfinder.cpa import people_repo, repo
 from pathfinder.cpa.errors import invalid
 from pathfinder.cpa.experiences import lineage
 from pathfinder.cpa.grants import Grant, record_access, share_state, utc
@@ -30,8 +29,6 @@ from pathfinder.cpa.schemas import CommentCreate
 from pathfinder.cpa.service import iso, utcnow
 from pathfinder.ids import new_id
 from pathfinder.mail import Message, get_mailer
-from pathfinder.schema.shared.cpa_sharing import comments, shares
-from pathfinder.schema.shared.identity import users
 from pathfinder.security.fields import FIRST_ROW_VERSION, field_cipher, unreadable_fields
 
 TABLE = "pf_cpa_comments"
@@ -101,11 +98,7 @@ def list_comments(conn: Connection, viewer: Viewer, experience_id: str) -> list[
     """The thread of the experience across its versions, oldest first, as ``viewer`` sees it."""
     row = _experience(conn, viewer, experience_id)
     ids = _chain_ids(conn, viewer.owner_id, row)
-    rows = conn.execute(
-        sa.select(comments)
-        .where(comments.c.user_id == viewer.owner_id, comments.c.experience_id.in_(ids))
-        .order_by(comments.c.created_at, comments.c.id)
-    ).mappings()
+    rows = people_repo.thread(conn, viewer.owner_id, ids)
     visible = [r for r in rows if _visible(viewer, r)]
     opened = field_cipher(conn).open_rows(TABLE, visible, user_id=viewer.owner_id, tolerant=True)
     if viewer.grant is not None:
@@ -120,21 +113,9 @@ def _mention_recipients(
     addresses: list[str] = []
     for index, mention in enumerate(mentions):
         if mention == MENTION_CANDIDATE:
-            addresses.append(
-                str(
-                    conn.execute(
-                        sa.select(users.c.email).where(users.c.id == viewer.owner_id)
-                    ).scalar_one()
-                )
-            )
+            addresses.append(str(people_repo.user_email(conn, viewer.owner_id)))
             continue
-        share = (
-            conn.execute(
-                sa.select(shares).where(shares.c.id == mention, shares.c.user_id == viewer.owner_id)
-            )
-            .mappings()
-            .first()
-        )
+        share = people_repo.owned_share(conn, viewer.owner_id, mention)
         covers = share is not None and share["report_id"] in (None, report_id)
         if not covers or share_state(share, now) != "active":
             raise invalid(f"mentions.{index}", "not a participant of this report")
@@ -152,15 +133,7 @@ def add_comment(
     now = utcnow()
     row = _experience(conn, viewer, experience_id)
     if body.parent_id is not None:
-        parent = (
-            conn.execute(
-                sa.select(comments).where(
-                    comments.c.id == body.parent_id, comments.c.user_id == viewer.owner_id
-                )
-            )
-            .mappings()
-            .first()
-        )
+        parent = people_repo.get_comment(conn, viewer.owner_id, body.parent_id)
         if (
             parent is None
             or parent["experience_id"] not in _chain_ids(conn, viewer.owner_id, row)
@@ -187,10 +160,8 @@ def add_comment(
         "created_at": now,
         "updated_at": now,
     }
-    conn.execute(
-        comments.insert().values(
-            field_cipher(conn).seal_row(TABLE, values, user_id=viewer.owner_id)
-        )
+    people_repo.insert_comment(
+        conn, field_cipher(conn).seal_row(TABLE, values, user_id=viewer.owner_id)
     )
     if viewer.grant is not None:
         record_access(
@@ -231,15 +202,7 @@ def add_comment(
 
 def find_comment(conn: Connection, viewer: Viewer, comment_id: str) -> Mapping[str, Any]:
     """A comment ``viewer`` may see, on an experience still there; 404 otherwise."""
-    row = (
-        conn.execute(
-            sa.select(comments).where(
-                comments.c.id == comment_id, comments.c.user_id == viewer.owner_id
-            )
-        )
-        .mappings()
-        .first()
-    )
+    row = people_repo.get_comment(conn, viewer.owner_id, comment_id)
     if row is None or not _visible(viewer, row):
         raise NotFound("No such comment.")
     if viewer.grant is not None and not viewer.grant.covers_report(row["report_id"]):
@@ -257,11 +220,7 @@ def set_resolved(
         viewer.grant.require("comment")
     now = utcnow()
     resolved_at = now if resolved else None
-    conn.execute(
-        comments.update()
-        .where(comments.c.id == comment_id)
-        .values(resolved_at=resolved_at, updated_at=now)
-    )
+    people_repo.set_comment_resolved(conn, comment_id, resolved_at, now)
     if viewer.grant is not None:
         record_access(
             conn, viewer.grant, "resolve", "cpa_comment", comment_id, now, event="sensitive_update"

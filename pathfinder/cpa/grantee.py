@@ -16,12 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pathfinder.api.errors import NotFound
 from pathfinder.auth.principal import Principal
-from pathfinder.cpa import comments, meetings, repo, verification
+from pathfinder.cpa import comments, meetings, people_repo, repo, verification
 from pathfinder.cpa.experiences import experience_json
 from pathfinder.cpa.grants import Grant, account_grant, link_grant, record_access
 from pathfinder.cpa.paging import CpaPageQuery, decode_cursor, page_body, paginate
@@ -29,8 +28,6 @@ from pathfinder.cpa.schemas import CommentCreate, CommentResolve, Decision, Meet
 from pathfinder.cpa.service import framework_for, report_json, utcnow
 from pathfinder.cpa.sharing import granted_json
 from pathfinder.db import get_database
-from pathfinder.schema.shared.cpa import reports
-from pathfinder.schema.shared.identity import users
 from pathfinder.security.fields import field_cipher
 
 T = TypeVar("T")
@@ -107,15 +104,8 @@ def summary(key: GrantKey) -> dict[str, Any]:
     """The share as its grantee sees it, and the reports it covers."""
 
     def work(conn: Connection, grant: Grant) -> dict[str, Any]:
-        sharer = conn.execute(
-            sa.select(users.c.username).where(users.c.id == grant.owner_id)
-        ).scalar_one()
-        select = sa.select(reports).where(
-            reports.c.user_id == grant.owner_id, reports.c.deleted_at.is_(None)
-        )
-        if not grant.whole_record:
-            select = select.where(reports.c.id == grant.share["report_id"])
-        rows = conn.execute(select.order_by(reports.c.period_start, reports.c.id)).mappings()
+        sharer = people_repo.username(conn, grant.owner_id)
+        rows = people_repo.covered_reports(conn, grant.owner_id, grant.share["report_id"])
         record_access(conn, grant, "read", "cpa_share", grant.share_id, utcnow())
         return {
             "share": granted_json(grant.share, utcnow(), str(sharer)),

@@ -19,15 +19,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pathfinder import audit
 from pathfinder.api.errors import NotFound
 from pathfinder.auth.principal import Principal
+from pathfinder.cpa import people_repo
 from pathfinder.cpa.errors import ShareGone, ShareScope
 from pathfinder.ids import new_id
-from pathfinder.schema.shared.cpa_sharing import share_access, shares
 from pathfinder.security.tokens import token_hash
 
 # What each scope includes: verify and certify include comment, comment includes read.
@@ -110,7 +109,7 @@ class Grant:
         return self.share["report_id"] is None
 
 
-def _live(row: Mapping[str, Any] | None, now: datetime) -> Mapping[str, Any]:
+def _live(row: Mapping[str, Any] | None, now: datetime) -> dict[str, Any]:
     if row is None:
         raise NotFound("No such share.")
     state = share_state(row, now)
@@ -120,37 +119,18 @@ def _live(row: Mapping[str, Any] | None, now: datetime) -> Mapping[str, Any]:
         raise ShareGone("This share has expired.", reason="expired")
     if state == "pending":  # only reachable by id for an account that is not the grantee
         raise NotFound("No such share.")
-    return row
+    return dict(row)
 
 
 def account_grant(conn: Connection, principal: Principal, share_id: str, now: datetime) -> Grant:
     """The share ``share_id`` accepted by the caller; 404 for anyone else's, 410 when ended."""
-    row = (
-        conn.execute(
-            sa.select(shares).where(
-                shares.c.id == share_id,
-                shares.c.grantee_kind == "account",
-                shares.c.grantee_user_id == principal.user_id,
-            )
-        )
-        .mappings()
-        .first()
-    )
-    return Grant(dict(_live(row, now)), principal)
+    row = people_repo.accepted_share(conn, principal.user_id, share_id)
+    return Grant(_live(row, now), principal)
 
 
 def link_grant(conn: Connection, token: str, now: datetime) -> Grant:
     """The link share whose token this is; 404 when none, 410 when revoked or expired."""
-    row = (
-        conn.execute(
-            sa.select(shares).where(
-                shares.c.token_hash == token_hash(token), shares.c.grantee_kind == "link"
-            )
-        )
-        .mappings()
-        .first()
-    )
-    return Grant(dict(_live(row, now)), None)
+    return Grant(_live(people_repo.share_by_token(conn, token_hash(token), "link"), now), None)
 
 
 def record_access(
@@ -164,22 +144,23 @@ def record_access(
     event: str = "sensitive_read",
 ) -> None:
     """The candidate's "who saw what" row and the audit row, in the caller's transaction."""
-    conn.execute(
-        share_access.insert().values(
-            id=new_id(),
-            share_id=grant.share_id,
-            user_id=grant.owner_id,
-            grantee_user_id=grant.grantee_user_id,
-            grantee_kind=grant.kind,
-            role=grant.role,
-            scope=grant.scope,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            created_at=now,
-        )
+    people_repo.insert_access(
+        conn,
+        {
+            "id": new_id(),
+            "share_id": grant.share_id,
+            "user_id": grant.owner_id,
+            "grantee_user_id": grant.grantee_user_id,
+            "grantee_kind": grant.kind,
+            "role": grant.role,
+            "scope": grant.scope,
+            "action": action,
+            "target_type": target_type,
+            "target_id": target_id,
+            "created_at": now,
+        },
     )
-    conn.execute(shares.update().where(shares.c.id == grant.share_id).values(last_used_at=now))
+    people_repo.touch_share(conn, grant.share_id, now)
     audit.record(
         conn,
         event,

@@ -15,13 +15,12 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pathfinder import audit
 from pathfinder.api.errors import NotFound
 from pathfinder.auth.principal import Principal
-from pathfinder.cpa import repo
+from pathfinder.cpa import people_repo, repo
 from pathfinder.cpa.errors import InvalidTransition, ShareScope, invalid
 from pathfinder.cpa.grants import Grant, record_access, utc
 from pathfinder.cpa.months import add_months
@@ -32,10 +31,6 @@ from pathfinder.cpa.service import iso, utcnow
 from pathfinder.db import Database, get_database
 from pathfinder.ids import new_id
 from pathfinder.mail import Message, get_mailer
-from pathfinder.schema.shared.cpa import reports
-from pathfinder.schema.shared.cpa_sharing import mentor_meetings, shares
-from pathfinder.schema.shared.identity import users
-from pathfinder.schema.shared.messaging import outbox
 from pathfinder.security.fields import FIRST_ROW_VERSION, field_cipher, unreadable_fields
 
 TABLE = "pf_cpa_mentor_meetings"
@@ -83,10 +78,8 @@ def record_meeting(conn: Connection, grant: Grant, body: MeetingCreate) -> dict[
         "created_at": now,
         "updated_at": now,
     }
-    conn.execute(
-        mentor_meetings.insert().values(
-            field_cipher(conn).seal_row(TABLE, row, user_id=grant.owner_id)
-        )
+    people_repo.insert_meeting(
+        conn, field_cipher(conn).seal_row(TABLE, row, user_id=grant.owner_id)
     )
     record_access(
         conn, grant, "meeting", "cpa_mentor_meeting", row["id"], now, event="sensitive_create"
@@ -98,15 +91,10 @@ def _page(
     conn: Connection, owner_id: str, query: CpaPageQuery, share_id: str | None
 ) -> dict[str, Any]:
     key = decode_cursor(query.cursor, 1)
-    select = sa.select(mentor_meetings).where(mentor_meetings.c.user_id == owner_id)
-    if share_id is not None:
-        select = select.where(mentor_meetings.c.share_id == share_id)
-    if key is not None:
-        select = select.where(mentor_meetings.c.id < key[0])
-    rows = conn.execute(
-        select.order_by(mentor_meetings.c.id.desc()).limit(query.limit + 1)
-    ).mappings()
-    page, cursor = paginate(list(rows), query.limit, lambda r: (r["id"],))
+    rows = people_repo.list_meetings(
+        conn, owner_id, share_id, limit=query.limit, before=key[0] if key else None
+    )
+    page, cursor = paginate(rows, query.limit, lambda r: (r["id"],))
     opened = field_cipher(conn).open_rows(TABLE, page, user_id=owner_id, tolerant=True)
     return page_body([meeting_json(r) for r in opened], cursor, query.limit)
 
@@ -129,25 +117,12 @@ def acknowledge(principal: Principal, meeting_id: str) -> dict[str, Any]:
     """I have read my mentor's record of our meeting."""
     now = utcnow()
     with get_database().transaction() as conn:
-        row = (
-            conn.execute(
-                sa.select(mentor_meetings).where(
-                    mentor_meetings.c.id == meeting_id,
-                    mentor_meetings.c.user_id == principal.user_id,
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = people_repo.get_meeting(conn, principal.user_id, meeting_id)
         if row is None:
             raise NotFound("No such meeting.")
         if row["acknowledged_at"] is not None:
             raise InvalidTransition("The meeting is acknowledged already.")
-        conn.execute(
-            mentor_meetings.update()
-            .where(mentor_meetings.c.id == meeting_id)
-            .values(acknowledged_at=now, updated_at=now)
-        )
+        people_repo.acknowledge_meeting(conn, meeting_id, now)
         audit.record(
             conn,
             "sensitive_update",
@@ -163,11 +138,7 @@ def acknowledge(principal: Principal, meeting_id: str) -> dict[str, Any]:
 
 
 def last_meeting_date(conn: Connection, owner_id: str) -> date | None:
-    return conn.execute(
-        sa.select(sa.func.max(mentor_meetings.c.meeting_date)).where(
-            mentor_meetings.c.user_id == owner_id
-        )
-    ).scalar()
+    return people_repo.last_meeting_date(conn, owner_id)
 
 
 def meeting_deadline(
@@ -211,38 +182,23 @@ def send_meeting_reminders(db: Database, now: datetime) -> int:
 
     sent = 0
     with db.transaction() as conn:
-        owners = conn.execute(
-            sa.select(shares.c.user_id, shares.c.expires_at)
-            .where(shares.c.role == "mentor", shares.c.revoked_at.is_(None))
-            .order_by(shares.c.user_id)
-        ).all()
-        live = sorted({row.user_id for row in owners if (utc(row.expires_at) or now) > now})
+        owners = people_repo.mentor_share_owners(conn)
+        live = sorted({row["user_id"] for row in owners if (utc(row["expires_at"]) or now) > now})
         version = default_version(conn, now.date())
         framework = load_framework(conn, version) if version else None
     interval = framework.rules.mentor_meeting_interval_months if framework else 6
     for owner_id in live:
         with db.transaction() as conn:
-            first_start = conn.execute(
-                sa.select(sa.func.min(reports.c.period_start)).where(
-                    reports.c.user_id == owner_id, reports.c.deleted_at.is_(None)
-                )
-            ).scalar()
+            first_start = people_repo.first_period_start(conn, owner_id)
             found = meeting_deadline(
                 last_meeting_date(conn, owner_id), first_start, now.date(), interval
             )
             if found is None or found[1] is None:
                 continue
             due = found[0].due
-            email = conn.execute(sa.select(users.c.email).where(users.c.id == owner_id)).scalar()
+            email = people_repo.user_email(conn, owner_id)
             subject = f"Your CPA mentor meeting is due by {due.isoformat()}"
-            already = conn.execute(
-                sa.select(outbox.c.id).where(
-                    outbox.c.recipient == email,
-                    outbox.c.template == "cpa_meeting_due",
-                    outbox.c.subject == subject,
-                )
-            ).first()
-            if email is None or already is not None:
+            if email is None or people_repo.outbox_has(conn, email, "cpa_meeting_due", subject):
                 continue
             get_mailer().queue(
                 conn,

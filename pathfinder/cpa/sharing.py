@@ -18,13 +18,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pathfinder import audit
 from pathfinder.api.errors import Conflict, NotFound
 from pathfinder.auth.principal import Principal
-from pathfinder.cpa import repo
+from pathfinder.cpa import people_repo, repo
 from pathfinder.cpa.errors import ShareGone, invalid
 from pathfinder.cpa.grants import share_state, utc
 from pathfinder.cpa.paging import CpaPageQuery, decode_cursor, page_body, paginate
@@ -34,8 +33,6 @@ from pathfinder.db import get_database
 from pathfinder.ids import new_id
 from pathfinder.mail import Message, get_mailer
 from pathfinder.mail.links import action_text
-from pathfinder.schema.shared.cpa_sharing import share_access, shares
-from pathfinder.schema.shared.identity import users
 from pathfinder.security.fields import FIRST_ROW_VERSION, field_cipher, unreadable_fields
 from pathfinder.security.tokens import new_token, token_hash
 
@@ -70,13 +67,7 @@ def share_json(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def _owned_share(conn: Connection, principal: Principal, share_id: str) -> dict[str, Any]:
-    row = (
-        conn.execute(
-            sa.select(shares).where(shares.c.id == share_id, shares.c.user_id == principal.user_id)
-        )
-        .mappings()
-        .first()
-    )
+    row = people_repo.owned_share(conn, principal.user_id, share_id)
     if row is None:
         raise NotFound("No such share.")
     return field_cipher(conn).open_row(TABLE, row, user_id=principal.user_id, tolerant=True)
@@ -161,7 +152,7 @@ def create_share(principal: Principal, body: ShareCreate) -> dict[str, Any]:
             "updated_at": now,
         }
         sealed = field_cipher(conn).seal_row(TABLE, row, user_id=principal.user_id)
-        conn.execute(shares.insert().values(sealed))
+        people_repo.insert_share(conn, sealed)
         get_mailer().queue(conn, _share_mail(principal, body, token, report))
         audit.record(
             conn,
@@ -188,11 +179,10 @@ def list_shares(principal: Principal, query: CpaPageQuery) -> dict[str, Any]:
     key = decode_cursor(query.cursor, 1)
     now = utcnow()
     with get_database().transaction() as conn:
-        select = sa.select(shares).where(shares.c.user_id == principal.user_id)
-        if key is not None:
-            select = select.where(shares.c.id < key[0])
-        rows = conn.execute(select.order_by(shares.c.id.desc()).limit(query.limit + 1)).mappings()
-        page, cursor = paginate(list(rows), query.limit, lambda r: (r["id"],))
+        rows = people_repo.list_shares(
+            conn, principal.user_id, limit=query.limit, before=key[0] if key else None
+        )
+        page, cursor = paginate(rows, query.limit, lambda r: (r["id"],))
         opened = field_cipher(conn).open_rows(TABLE, page, user_id=principal.user_id, tolerant=True)
     return page_body([share_json(r, now) for r in opened], cursor, query.limit)
 
@@ -209,12 +199,7 @@ def revoke_share(principal: Principal, share_id: str) -> dict[str, Any]:
     with get_database().transaction() as conn:
         repo.lock_owner(conn, principal.user_id)
         row = _owned_share(conn, principal, share_id)
-        if row["revoked_at"] is None:
-            conn.execute(
-                shares.update()
-                .where(shares.c.id == share_id, shares.c.revoked_at.is_(None))
-                .values(revoked_at=now, updated_at=now)
-            )
+        if row["revoked_at"] is None and people_repo.revoke_share(conn, share_id, now):
             row = {**row, "revoked_at": now, "updated_at": now}
             audit.record(
                 conn,
@@ -251,21 +236,10 @@ def list_access(
     with get_database().transaction() as conn:
         if share_id is not None:
             _owned_share(conn, principal, share_id)
-        select = (
-            sa.select(share_access, users.c.username.label("grantee_username"))
-            .select_from(
-                share_access.outerjoin(users, users.c.id == share_access.c.grantee_user_id)
-            )
-            .where(share_access.c.user_id == principal.user_id)
+        rows = people_repo.list_access(
+            conn, principal.user_id, share_id, limit=query.limit, before=key[0] if key else None
         )
-        if share_id is not None:
-            select = select.where(share_access.c.share_id == share_id)
-        if key is not None:
-            select = select.where(share_access.c.id < key[0])
-        rows = conn.execute(
-            select.order_by(share_access.c.id.desc()).limit(query.limit + 1)
-        ).mappings()
-        page, cursor = paginate(list(rows), query.limit, lambda r: (r["id"],))
+        page, cursor = paginate(rows, query.limit, lambda r: (r["id"],))
     return page_body([access_json(r) for r in page], cursor, query.limit)
 
 
@@ -276,15 +250,7 @@ def accept_invitation(principal: Principal, token: str) -> dict[str, Any]:
     """Accept a share mailed to my address; the token is spent."""
     now = utcnow()
     with get_database().transaction() as conn:
-        row = (
-            conn.execute(
-                sa.select(shares).where(
-                    shares.c.token_hash == token_hash(token), shares.c.grantee_kind == "account"
-                )
-            )
-            .mappings()
-            .first()
-        )
+        row = people_repo.share_by_token(conn, token_hash(token), "account")
         if row is None or row["accepted_at"] is not None:
             raise NotFound("No such invitation, or it was accepted already.")
         state = share_state(row, now)
@@ -293,18 +259,11 @@ def accept_invitation(principal: Principal, token: str) -> dict[str, Any]:
         if row["user_id"] == principal.user_id:
             raise Conflict("You cannot accept your own share.", slug="cpa-share-own")
         opened = field_cipher(conn).open_row(TABLE, row, user_id=row["user_id"])
-        email = conn.execute(
-            sa.select(users.c.email_normalized).where(users.c.id == principal.user_id)
-        ).scalar_one()
+        email = people_repo.user_email_normalized(conn, principal.user_id)
         if str(opened["grantee_email"] or "").strip().casefold() != email:
             # Said the same way as an unknown token: the mail went to someone else.
             raise NotFound("No such invitation for the address of your account.")
-        spent = conn.execute(
-            shares.update()
-            .where(shares.c.id == row["id"], shares.c.accepted_at.is_(None))
-            .values(grantee_user_id=principal.user_id, accepted_at=now, updated_at=now)
-        )
-        if spent.rowcount != 1:
+        if not people_repo.accept_share(conn, row["id"], principal.user_id, now):
             raise NotFound("No such invitation, or it was accepted already.")
         audit.record(
             conn,
@@ -315,9 +274,7 @@ def accept_invitation(principal: Principal, token: str) -> dict[str, Any]:
             details={"action": "accepted", "sharer_id": row["user_id"]},
         )
         accepted = {**row, "grantee_user_id": principal.user_id, "accepted_at": now}
-        sharer = conn.execute(
-            sa.select(users.c.username).where(users.c.id == row["user_id"])
-        ).scalar_one()
+        sharer = people_repo.username(conn, row["user_id"])
     return granted_json(accepted, now, str(sharer))
 
 
@@ -340,13 +297,8 @@ def shared_with_me(principal: Principal, query: CpaPageQuery) -> dict[str, Any]:
     key = decode_cursor(query.cursor, 1)
     now = utcnow()
     with get_database().transaction() as conn:
-        select = (
-            sa.select(shares, users.c.username.label("sharer"))
-            .select_from(shares.join(users, users.c.id == shares.c.user_id))
-            .where(shares.c.grantee_user_id == principal.user_id)
+        rows = people_repo.shares_granted_to(
+            conn, principal.user_id, limit=query.limit, before=key[0] if key else None
         )
-        if key is not None:
-            select = select.where(shares.c.id < key[0])
-        rows = conn.execute(select.order_by(shares.c.id.desc()).limit(query.limit + 1)).mappings()
-        page, cursor = paginate(list(rows), query.limit, lambda r: (r["id"],))
+        page, cursor = paginate(rows, query.limit, lambda r: (r["id"],))
     return page_body([granted_json(r, now, r["sharer"]) for r in page], cursor, query.limit)

@@ -20,13 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pathfinder import audit
 from pathfinder.api.errors import NotFound
 from pathfinder.auth.principal import Principal
-from pathfinder.cpa import repo
+from pathfinder.cpa import people_repo, repo
 from pathfinder.cpa.errors import InvalidTransition, ShareScope, invalid
 from pathfinder.cpa.experiences import lineage
 from pathfinder.cpa.grants import Grant, record_access, utc
@@ -34,8 +33,6 @@ from pathfinder.cpa.service import iso, owned_report, touch_report, utcnow
 from pathfinder.db import get_database
 from pathfinder.ids import new_id
 from pathfinder.mail import Message, get_mailer
-from pathfinder.schema.shared.cpa_sharing import verifications
-from pathfinder.schema.shared.identity import users
 from pathfinder.security.fields import FIRST_ROW_VERSION, field_cipher, unreadable_fields
 
 TABLE = "pf_cpa_verifications"
@@ -46,12 +43,8 @@ APPROVED_AS = {"verify": "verified", "certify": "certified"}
 
 
 def _decisions(conn: Connection, owner_id: str, report_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        sa.select(verifications)
-        .where(verifications.c.report_id == report_id, verifications.c.user_id == owner_id)
-        .order_by(verifications.c.created_at, verifications.c.id)
-    ).mappings()
-    return field_cipher(conn).open_rows(TABLE, list(rows), user_id=owner_id, tolerant=True)
+    rows = people_repo.report_decisions(conn, owner_id, report_id)
+    return field_cipher(conn).open_rows(TABLE, rows, user_id=owner_id, tolerant=True)
 
 
 def decision_json(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -148,10 +141,6 @@ def complete_report(principal: Principal, report_id: str) -> dict[str, Any]:
         return verification_picture(conn, principal.user_id, report)
 
 
-def _candidate_email(conn: Connection, owner_id: str) -> str:
-    return str(conn.execute(sa.select(users.c.email).where(users.c.id == owner_id)).scalar_one())
-
-
 def decide(
     conn: Connection, grant: Grant, experience_id: str, decision: str, comment: str | None
 ) -> dict[str, Any]:
@@ -195,15 +184,13 @@ def decide(
         "decided_by_user_id": grant.grantee_user_id,
         "created_at": now,
     }
-    conn.execute(
-        verifications.insert().values(
-            field_cipher(conn).seal_row(TABLE, values, user_id=grant.owner_id)
-        )
+    people_repo.insert_verification(
+        conn, field_cipher(conn).seal_row(TABLE, values, user_id=grant.owner_id)
     )
     report = touch_report(conn, dict(report), now)
     record_access(conn, grant, stored, "cpa_experience", row["id"], now, event="sensitive_update")
     picture = verification_picture(conn, grant.owner_id, report)
-    email = _candidate_email(conn, grant.owner_id)
+    email = str(people_repo.user_email(conn, grant.owner_id))
     title = f"{report['position_title']} at {report['employer_name']}"
     if stored == "returned":
         get_mailer().queue(

@@ -510,3 +510,69 @@ def test_meeting_due_reminder_job_mails_once_per_due_date(
     assert recorded.status_code == 201
     runner.invoke(args=["jobs", "run", "cpa_meeting_reminders"])
     assert len(mails(app, "cpa_meeting_due")) == 1
+
+
+def test_refusals_of_the_candidate_side(
+    app: Flask, client: FlaskClient, auth: AuthActions, db: Database
+) -> None:
+    cand = auth.headers(auth.register("candi"))
+    mentor = auth.headers(auth.register("menta"))
+    report = create_report(client, cand, "2024-01-01", "2024-06-30")
+    empty = client.post(f"{API}/reports/{report['id']}/complete", headers=cand)
+    assert empty.status_code == 409  # nothing to verify yet
+    create_experience(client, cand, report["id"], "FR1", "2024-01-02")
+    assert client.post(f"{API}/reports/{report['id']}/complete", headers=cand).status_code == 200
+    assert client.post(f"{API}/reports/{report['id']}/complete", headers=cand).status_code == 409
+
+    # An invitation for a share revoked (or expired) before it was accepted is 410.
+    first = share(
+        client,
+        cand,
+        report_id=report["id"],
+        role="mentor",
+        scope="comment",
+        grantee_kind="account",
+        email="menta@example.com",
+    )
+    token = invitation_token(app, "menta@example.com")
+    client.post(f"{API}/shares/{first['id']}/revoke", headers=cand)
+    late = client.post(f"{API}/share-invitations/accept", headers=mentor, json={"token": token})
+    assert late.status_code == 410 and late.get_json()["reason"] == "revoked"
+    # A link token is not an invitation token, and an invitation token opens no link.
+    link = share(
+        client, cand, role="mentor", scope="comment", grantee_kind="link", email="menta@example.com"
+    )
+    crossed = client.post(
+        f"{API}/share-invitations/accept", headers=mentor, json={"token": link["link_token"]}
+    )
+    assert crossed.status_code == 404
+    second = share(
+        client,
+        cand,
+        role="mentor",
+        scope="comment",
+        grantee_kind="account",
+        email="MENTA@example.com",
+    )  # addresses match without regard to case
+    token = invitation_token(app, "MENTA@example.com")
+    assert client.get(f"{API}/links/{token}").status_code == 404
+    accept(client, mentor, token)
+    # Revoking twice is harmless; the grantee's list shows the share as revoked.
+    for _ in range(2):
+        again = client.post(f"{API}/shares/{second['id']}/revoke", headers=cand)
+        assert again.status_code == 200 and again.get_json()["state"] == "revoked"
+    mine = client.get(f"{API}/shared-with-me", headers=mentor).get_json()["items"]
+    assert [(s["id"], s["state"]) for s in mine] == [(second["id"], "revoked")]
+    assert client.get(f"{API}/shared/{second['id']}", headers=mentor).status_code == 410
+
+    # A meeting is acknowledged once; paging through shares works.
+    met = client.post(
+        f"{API}/links/{link['link_token']}/meetings",
+        json={"meeting_date": "2024-03-01", "topics": "Plan"},
+    ).get_json()
+    assert client.post(f"{API}/meetings/{met['id']}/acknowledge", headers=cand).status_code == 200
+    assert client.post(f"{API}/meetings/{met['id']}/acknowledge", headers=cand).status_code == 409
+    page = client.get(f"{API}/shares?limit=2", headers=cand).get_json()
+    rest = client.get(f"{API}/shares?limit=2&cursor={page['next_cursor']}", headers=cand).get_json()
+    ids = [s["id"] for s in page["items"] + rest["items"]]
+    assert len(ids) == 3 and len(set(ids)) == 3 and rest["next_cursor"] is None

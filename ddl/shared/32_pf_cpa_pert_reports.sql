@@ -19,6 +19,7 @@ CREATE TABLE pf_cpa_pert_reports (
 	version INTEGER NOT NULL,
 	submitted_at TIMESTAMP,
 	reviewed_at TIMESTAMP,
+	completed_at TIMESTAMP,
 	deleted_at TIMESTAMP,
 	created_at TIMESTAMP NOT NULL,
 	updated_at TIMESTAMP NOT NULL,

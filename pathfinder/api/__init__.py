@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.auth import routes as auth_routes
     from pathfinder.career import routes as career_routes
     from pathfinder.chat import routes as chat_routes
+    from pathfinder.cpa import people_routes as cpa_people_routes
     from pathfinder.cpa import routes as cpa_routes
     from pathfinder.flags import routes as flags_routes
     from pathfinder.jobs import routes as jobs_routes
@@ -56,6 +57,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(audit_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(career_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(cpa_routes.bp, url_prefix=API_PREFIX)
+    app.register_blueprint(cpa_people_routes.bp, url_prefix=API_PREFIX)
     app.register_blueprint(reference_routes.bp, url_prefix=API_PREFIX)
     app.before_request(validation.refuse_missing_body)  # after the guard and maintenance
     app.register_blueprint(retention_routes.bp, url_prefix=API_PREFIX)

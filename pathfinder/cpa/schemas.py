@@ -7,13 +7,14 @@ inside the report period, overlapping periods, the character limit) are the serv
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from pathfinder.api.validation import RequestModel
+from pathfinder.auth.schemas import check_email
 from pathfinder.cpa.paging import CpaPageQuery
 from pathfinder.schema.shared.cpa import ROUTES, TIME_CATEGORIES
 
@@ -318,3 +319,72 @@ class ProgressQuery(RequestModel):
 
 class MilestoneQuery(CpaPageQuery):
     source: Literal["self", "reviewer"] | None = None
+
+
+# -- people: shares, decisions, comments, mentor meetings --------------------------------------
+
+ShareRole = Literal["mentor", "supervisor", "program_leader"]
+ShareScope = Literal["read", "comment", "verify", "certify"]
+GranteeKind = Literal["account", "link"]
+CommentPart = Literal["challenge", "actions", "results", "lessons_learned"]
+ResourceId = Annotated[str, Field(min_length=1, max_length=26), AfterValidator(_single_line)]
+Token = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_single_line)]
+Note = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_text)]
+
+
+class ShareCreate(RequestModel):
+    """Grant a person access to one report (``report_id``) or the whole PER record (none)."""
+
+    report_id: ResourceId | None = None
+    role: ShareRole
+    scope: ShareScope
+    grantee_kind: GranteeKind
+    email: str = Field(max_length=254, description="Where the invitation or the link is mailed.")
+    expires_at: datetime = Field(description="When the access ends (at most 400 days ahead).")
+
+    _email = field_validator("email")(check_email)
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone (e.g. Z)")
+        return value
+
+
+class ShareAccept(RequestModel):
+    token: Token
+
+
+class Decision(RequestModel):
+    """A supervisor's (EVR) or program leader's (PPR) decision on the current version."""
+
+    decision: Literal["approve", "return"] = Field(
+        description="`approve` verifies (EVR) or certifies (PPR); `return` sends it back."
+    )
+    comment: Note | None = Field(default=None, description="Required when returning.")
+
+
+class CommentCreate(RequestModel):
+    body: Note
+    part: CommentPart | None = Field(
+        default=None, description="One part of the response, or none for the whole experience."
+    )
+    parent_id: ResourceId | None = Field(default=None, description="The comment answered.")
+    mentions: list[Annotated[str, Field(min_length=1, max_length=26)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="`candidate`, or ids of shares on the same report.",
+    )
+    private: bool = Field(default=False, description="A note shown to its author only.")
+
+
+class CommentResolve(RequestModel):
+    resolved: bool
+
+
+class MeetingCreate(RequestModel):
+    meeting_date: date
+    topics: Note
+    concerns: Note | None = None
+    next_steps: Note | None = None

@@ -350,12 +350,15 @@ def evidence_of(rows: list[dict[str, Any]]) -> tuple[list[Evidence], list[Eviden
 
 def progress(principal: Principal, query: ProgressQuery) -> dict[str, Any]:
     """Duration, technical and enabling status, deadlines and warnings on ``as_of``."""
+    from pathfinder.cpa.meetings import last_meeting_date, meeting_deadline
+
     as_of = query.as_of or date.today()
     with get_database().transaction() as conn:
         reports = repo.all_reports(conn, principal.user_id)
         version = query.framework_version or (reports[-1]["framework_version"] if reports else None)
         framework = framework_for(conn, version, field="framework_version")
         rows = repo.evidence_rows(conn, principal.user_id, framework.version)
+        last_meeting = last_meeting_date(conn, principal.user_id)
     own, confirmed = evidence_of(rows)
     periods = [
         Period(r["period_start"], r["period_end"], r["route"], r["leave_days"] or 0, r["id"])
@@ -371,6 +374,15 @@ def progress(principal: Principal, query: ProgressQuery) -> dict[str, Any]:
         as_of=as_of,
         per_start=query.per_start_date,
     )
+    if not result.duration.met:
+        per_start = query.per_start_date or min((p.start for p in periods), default=None)
+        meeting = meeting_deadline(
+            last_meeting, per_start, as_of, framework.rules.mentor_meeting_interval_months
+        )
+        if meeting is not None:
+            result.deadlines.append(meeting[0])
+            if meeting[1] is not None:
+                result.warnings.append(meeting[1])
     body = to_json(result)
     body["periods"] = [
         {

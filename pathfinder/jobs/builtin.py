@@ -247,6 +247,19 @@ def cpa_deadline_reminders(ctx: JobContext) -> JobResult:
 
 
 @job(
+    "cpa_meeting_reminders",
+    "Remind CPA candidates with a mentor share that their semi-annual mentor meeting is due.",
+    {"trigger": "cron", "hour": 7, "minute": 0},
+)
+def cpa_meeting_reminders(ctx: JobContext) -> JobResult:
+    from pathfinder.cpa.meetings import send_meeting_reminders
+
+    with ctx.app.app_context():
+        sent = send_meeting_reminders(ctx.db, ctx.now)
+    return JobResult(sent, {"reminded": sent})
+
+
+@job(
     "account_deletions",
     "Delete accounts whose cooling-off has ended: tables, keys, profile, audit pseudonyms.",
     {"trigger": "cron", "minute": 40},

@@ -87,6 +87,18 @@ ACTIONS: Mapping[str, MailAction] = {
         preview="/me/deletion",
         signed_in=True,
     ),
+    "accept_cpa_share": MailAction(
+        page="/cpa/share-invitations?token={token}",
+        method="POST",
+        api_path="/cpa/share-invitations/accept",
+        body={"token": "{token}"},
+        signed_in=True,
+    ),
+    "open_cpa_link": MailAction(
+        page="/cpa/links/{token}",
+        method="GET",
+        api_path="/cpa/links/{token}",
+    ),
 }
 """Every action a mail may ask for, by name."""
 

@@ -125,6 +125,18 @@ ENCRYPTED_COLUMNS: Mapping[str, EncryptedTable] = _registry(
         "pf_sso_accounts", ("access_token", "refresh_token"), per_user=False, user_column="user_id"
     ),
     EncryptedTable("pf_cpa_pert_experiences", _NARRATIVE, per_user=False, user_column="user_id"),
+    # Shares and what grantees write: encrypted with the candidate's (the sharer's) key.
+    EncryptedTable("pf_cpa_shares", ("grantee_email",), per_user=False, user_column="user_id"),
+    EncryptedTable(
+        "pf_cpa_verifications", ("decision_note",), per_user=False, user_column="user_id"
+    ),
+    EncryptedTable(
+        "pf_cpa_mentor_meetings",
+        ("topics", "concerns", "next_steps"),
+        per_user=False,
+        user_column="user_id",
+    ),
+    EncryptedTable("pf_cpa_comments", ("body",), per_user=False, user_column="user_id"),
     # Answers kept for Idempotency-Key replays hold the user's data in clear JSON.
     EncryptedTable(
         "pf_idempotency_keys", ("response_body",), per_user=False, user_column="user_id"

@@ -23,6 +23,7 @@ from pathfinder.db import Database
 from pathfinder.ids import new_id
 from pathfinder.provisioning import Provisioner, registry
 from pathfinder.schema.shared.cpa import competencies, experiences, frameworks, reports
+from pathfinder.schema.shared.cpa_sharing import comments, mentor_meetings, shares, verifications
 from pathfinder.schema.shared.identity import idempotency_keys, sso_accounts, users
 from pathfinder.security.fields import ENCRYPTED_COLUMNS, FieldCipher
 from pathfinder.security.keys import DataKeyStore, LocalKeyProvider
@@ -371,7 +372,75 @@ def seed_user_data(
                     cipher.seal_row("pf_cpa_pert_experiences", experience, user_id=user.id)
                 )
             )
+            _seed_sharing(conn, cipher, user, remember, report_id, experience["id"], i, stamp)
     return written
+
+
+def _seed_sharing(
+    conn: Connection,
+    cipher: FieldCipher,
+    user: UserRef,
+    remember: Any,
+    report_id: str,
+    experience_id: str,
+    i: int,
+    stamp: datetime,
+) -> None:
+    """One row of each CPA sharing table with encrypted cells, on ``experience_id``."""
+    share = remember(
+        "pf_cpa_shares",
+        {
+            "id": new_id(),
+            "user_id": user.id,
+            "report_id": report_id,
+            "role": "supervisor",
+            "scope": "verify",
+            "grantee_kind": "link",
+            "grantee_email": secret_text(user, "pf_cpa_shares", "grantee_email", i),
+            "token_hash": f"{user.username}{i}".ljust(64, "0")[:64],
+            "expires_at": stamp + timedelta(days=30),
+            "created_at": stamp,
+            "updated_at": stamp,
+            "row_version": 1,
+        },
+    )
+    conn.execute(shares.insert().values(cipher.seal_row("pf_cpa_shares", share, user_id=user.id)))
+    rows = (
+        (
+            "pf_cpa_verifications",
+            verifications,
+            {
+                "report_id": report_id,
+                "experience_id": experience_id,
+                "share_id": share["id"],
+                "role": "supervisor",
+                "decision": "returned",
+            },
+        ),
+        (
+            "pf_cpa_mentor_meetings",
+            mentor_meetings,
+            {"meeting_date": date(2022, 6, 1), "updated_at": stamp},
+        ),
+        (
+            "pf_cpa_comments",
+            comments,
+            {
+                "report_id": report_id,
+                "experience_id": experience_id,
+                "author_role": "candidate",
+                "is_private": False,
+                "updated_at": stamp,
+            },
+        ),
+    )
+    for name, table, extra in rows:
+        row: dict[str, Any] = {"id": new_id(), "user_id": user.id, "created_at": stamp}
+        row |= extra | {"row_version": 1}
+        for column in ENCRYPTED_COLUMNS[name].columns:
+            row[column] = secret_text(user, name, column, i)
+        remember(name, row)
+        conn.execute(table.insert().values(cipher.seal_row(name, row, user_id=user.id)))
 
 
 def _tables(db: Database, user: UserRef) -> Iterator[tuple[str, sa.Table, bool]]:

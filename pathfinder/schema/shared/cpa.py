@@ -193,6 +193,8 @@ reports = sa.Table(
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("submitted_at", UtcDateTime()),
     sa.Column("reviewed_at", UtcDateTime()),
+    # PERT's "Completed": the candidate says the report is ready for verification.
+    sa.Column("completed_at", UtcDateTime()),
     sa.Column("deleted_at", UtcDateTime()),  # soft delete; the reviewer history stays
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),

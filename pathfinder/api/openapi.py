@@ -62,11 +62,11 @@ def openapi_path(rule: Rule) -> str:
 
 
 def documented_views(app: Flask) -> dict[tuple[str, str], Callable[..., Any]]:
-    """``(openapi path, method)`` -> view, for every API route outside this blueprint (the
-    console's HTML pages are not part of the API)."""
+    """``(openapi path, method)`` -> view, for every route outside this blueprint but the
+    console's HTML pages, which are not part of the API (``/metrics`` is: a scraper's)."""
     views = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith(f"{bp.name}.") or not rule.rule.startswith("/api/"):
+        if rule.endpoint.startswith(f"{bp.name}.") or rule.rule.startswith("/console"):
             continue
         for method in rule.methods or ():
             if method.lower() in HTTP_METHODS:

@@ -42,7 +42,7 @@ from pathfinder.admin.schemas import (
     ResendRequest,
     UserListQuery,
 )
-from pathfinder.api.contract import Media, contract
+from pathfinder.api.contract import Media, Rule, contract
 from pathfinder.api.validation import ValidationProblem, parse_body, parse_query
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller, request_meta
@@ -62,7 +62,7 @@ def list_users() -> ResponseReturnValue:
     return jsonify(users.list_users(parse_query(UserListQuery))), 200
 
 
-@bp.get("/admin/users/<user_id>")
+@bp.get("/admin/users/<id:user_id>")
 @requires("admin")
 @contract(responses={200: AdminUser}, tags=("admin",))
 def get_user(user_id: str) -> ResponseReturnValue:
@@ -70,7 +70,7 @@ def get_user(user_id: str) -> ResponseReturnValue:
     return jsonify(users.get_user(user_id)), 200
 
 
-@bp.put("/admin/users/<user_id>/role")
+@bp.put("/admin/users/<id:user_id>/role")
 @requires("site_admin")
 @contract(body=RoleChangeRequest, responses={200: AdminRoleChange}, tags=("admin",))
 def change_role(user_id: str) -> ResponseReturnValue:
@@ -79,7 +79,7 @@ def change_role(user_id: str) -> ResponseReturnValue:
     return jsonify(service.change_role(caller(), user_id, body.role, request_meta())), 200
 
 
-@bp.post("/admin/users/<user_id>/suspend")
+@bp.post("/admin/users/<id:user_id>/suspend")
 @requires("admin")
 @contract(body=ReasonRequest, responses={200: AdminUser}, tags=("admin",))
 def suspend_user(user_id: str) -> ResponseReturnValue:
@@ -88,7 +88,7 @@ def suspend_user(user_id: str) -> ResponseReturnValue:
     return jsonify(users.suspend(caller(), user_id, body.reason)), 200
 
 
-@bp.post("/admin/users/<user_id>/reactivate")
+@bp.post("/admin/users/<id:user_id>/reactivate")
 @requires("admin")
 @contract(body=OptionalReason, responses={200: AdminUser}, tags=("admin",), body_required=False)
 def reactivate_user(user_id: str) -> ResponseReturnValue:
@@ -97,7 +97,7 @@ def reactivate_user(user_id: str) -> ResponseReturnValue:
     return jsonify(users.reactivate(caller(), user_id, body.reason)), 200
 
 
-@bp.post("/admin/users/<user_id>/phone-verification")
+@bp.post("/admin/users/<id:user_id>/phone-verification")
 @requires("admin")
 @contract(body=PhoneVerification, responses={200: AdminUser}, tags=("admin",))
 def verify_phone(user_id: str) -> ResponseReturnValue:
@@ -106,7 +106,7 @@ def verify_phone(user_id: str) -> ResponseReturnValue:
     return jsonify(users.verify_phone(caller(), user_id, body.phone_number)), 200
 
 
-@bp.post("/admin/users/<user_id>/password-reset")
+@bp.post("/admin/users/<id:user_id>/password-reset")
 @requires("admin")
 @contract(body=ReasonRequest, responses={200: AdminPasswordReset}, tags=("admin",))
 def force_password_reset(user_id: str) -> ResponseReturnValue:
@@ -115,7 +115,7 @@ def force_password_reset(user_id: str) -> ResponseReturnValue:
     return jsonify(users.force_password_reset(caller(), user_id, body.reason)), 200
 
 
-@bp.delete("/admin/users/<user_id>/sessions")
+@bp.delete("/admin/users/<id:user_id>/sessions")
 @requires("admin")
 @contract(
     body=OptionalReason,
@@ -129,7 +129,7 @@ def revoke_user_sessions(user_id: str) -> ResponseReturnValue:
     return jsonify(users.revoke_sessions(caller(), user_id, body.reason)), 200
 
 
-@bp.put("/admin/users/<user_id>/group")
+@bp.put("/admin/users/<id:user_id>/group")
 @requires("admin")
 @contract(body=GroupAssignment, responses={200: AdminUser}, tags=("admin",))
 def assign_group(user_id: str) -> ResponseReturnValue:
@@ -138,7 +138,7 @@ def assign_group(user_id: str) -> ResponseReturnValue:
     return jsonify(users.assign_group(caller(), user_id, body.group_id)), 200
 
 
-@bp.post("/admin/users/<user_id>/export")
+@bp.post("/admin/users/<id:user_id>/export")
 @requires("admin")
 @contract(body=ReasonRequest, responses={201: AccountExportLink}, tags=("admin",))
 def export_user(user_id: str) -> ResponseReturnValue:
@@ -147,7 +147,7 @@ def export_user(user_id: str) -> ResponseReturnValue:
     return jsonify(export.export_on_request(caller(), user_id, body.reason).as_json()), 201
 
 
-@bp.delete("/admin/users/<user_id>")
+@bp.delete("/admin/users/<id:user_id>")
 @requires("site_admin")
 @contract(body=AdminDeletion, responses={200: AdminDeletionReport}, tags=("admin",))
 def delete_user(user_id: str) -> ResponseReturnValue:
@@ -177,7 +177,12 @@ def list_invitations() -> ResponseReturnValue:
 
 @bp.post("/admin/invitations")
 @requires("admin")
-@contract(body=InvitationBatch, responses={201: AdminInvitationBatch}, tags=("admin",))
+@contract(
+    body=InvitationBatch,
+    responses={201: AdminInvitationBatch},
+    tags=("admin",),
+    links={"invitation_id": "/created/0/id"},
+)
 def create_invitations() -> ResponseReturnValue:
     """Invite up to 100 addresses; each gets its link by e-mail (never in the answer)."""
     body = parse_body(InvitationBatch)
@@ -195,6 +200,15 @@ def create_invitations() -> ResponseReturnValue:
     ),
     responses={201: AdminInvitationBatch},
     tags=("admin",),
+    rules=(
+        Rule(
+            "file",
+            "UTF-8 text of at most 64 KiB without NUL, a header row with an `email` column "
+            "and only the columns above, 1 to 100 invitations",
+        ),
+        Rule("rows.*", "a row has no more fields than the header"),
+        Rule("rows.*.*", "each row's fields are valid as in `POST /admin/invitations`"),
+    ),
 )
 def upload_invitations() -> ResponseReturnValue:
     """Invite from a CSV file (`text/csv` body or multipart field `file`)."""
@@ -208,7 +222,7 @@ def upload_invitations() -> ResponseReturnValue:
     return jsonify(invitations.create_invitations(caller(), items)), 201
 
 
-@bp.post("/admin/invitations/<invitation_id>/revoke")
+@bp.post("/admin/invitations/<id:invitation_id>/revoke")
 @requires("admin")
 @contract(responses={200: AdminInvitation}, tags=("admin",))
 def revoke_invitation(invitation_id: str) -> ResponseReturnValue:
@@ -216,7 +230,7 @@ def revoke_invitation(invitation_id: str) -> ResponseReturnValue:
     return jsonify(invitations.revoke_invitation(caller(), invitation_id)), 200
 
 
-@bp.post("/admin/invitations/<invitation_id>/resend")
+@bp.post("/admin/invitations/<id:invitation_id>/resend")
 @requires("admin")
 @contract(
     body=ResendRequest, responses={200: AdminInvitation}, tags=("admin",), body_required=False
@@ -242,13 +256,15 @@ def list_groups() -> ResponseReturnValue:
 
 @bp.post("/admin/groups")
 @requires("admin")
-@contract(body=GroupCreate, responses={201: AdminGroupDetail}, tags=("admin",))
+@contract(
+    body=GroupCreate, responses={201: AdminGroupDetail}, tags=("admin",), links={"group_id": "/id"}
+)
 def create_group() -> ResponseReturnValue:
     """Create a group (optionally the default one)."""
     return jsonify(groups.create_group(caller(), parse_body(GroupCreate))), 201
 
 
-@bp.get("/admin/groups/<group_id>")
+@bp.get("/admin/groups/<id:group_id>")
 @requires("admin")
 @contract(responses={200: AdminGroupDetail}, tags=("admin",))
 def get_group(group_id: str) -> ResponseReturnValue:
@@ -256,7 +272,7 @@ def get_group(group_id: str) -> ResponseReturnValue:
     return jsonify(groups.get_group(group_id)), 200
 
 
-@bp.patch("/admin/groups/<group_id>")
+@bp.patch("/admin/groups/<id:group_id>")
 @requires("admin")
 @contract(body=GroupUpdate, responses={200: AdminGroupDetail}, tags=("admin",))
 def update_group(group_id: str) -> ResponseReturnValue:
@@ -264,7 +280,7 @@ def update_group(group_id: str) -> ResponseReturnValue:
     return jsonify(groups.update_group(caller(), group_id, parse_body(GroupUpdate))), 200
 
 
-@bp.delete("/admin/groups/<group_id>")
+@bp.delete("/admin/groups/<id:group_id>")
 @requires("admin")
 @contract(responses={204: None}, tags=("admin",))
 def delete_group(group_id: str) -> ResponseReturnValue:
@@ -273,7 +289,7 @@ def delete_group(group_id: str) -> ResponseReturnValue:
     return "", 204
 
 
-@bp.post("/admin/groups/<group_id>/members")
+@bp.post("/admin/groups/<id:group_id>/members")
 @requires("admin")
 @contract(body=GroupMembers, responses={200: AdminGroupMembersAdded}, tags=("admin",))
 def add_group_members(group_id: str) -> ResponseReturnValue:

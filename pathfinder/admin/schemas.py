@@ -7,9 +7,15 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from pathfinder.admin.paging import PageQuery
-from pathfinder.api.validation import RequestModel
-from pathfinder.auth.schemas import check_email
-from pathfinder.schema.naming import InvalidUsername, normalize_username
+from pathfinder.api.fields import Id
+from pathfinder.api.validation import RequestModel, Rule
+from pathfinder.auth.schemas import (
+    Email,
+    NewPassword,
+    Password,
+    Username,
+    password_rules,
+)
 
 Role = Literal["user", "admin", "site_admin"]
 AccountStatus = Literal[
@@ -24,12 +30,12 @@ InvitationStatus = Literal["pending", "accepted", "expired", "revoked"]
 class InvitationItem(RequestModel):
     """One invitation: who, with which role and group, valid for how many days."""
 
-    email: str = Field(max_length=254)
-    role: Role = "user"
-    feature_group_id: str | None = Field(default=None, min_length=26, max_length=26)
-    expires_in_days: int | None = Field(default=None, ge=1, le=30)
+    rules = (Rule("feature_group_id", "an existing group"),)
 
-    _email = field_validator("email")(check_email)
+    email: Email
+    role: Role = "user"
+    feature_group_id: Id | None = None
+    expires_in_days: int | None = Field(default=None, ge=1, le=30)
 
 
 class InvitationBatch(RequestModel):
@@ -48,18 +54,15 @@ class ResendRequest(RequestModel):
 class AcceptInvitation(RequestModel):
     """Registration through an invitation link: the e-mail address comes from the invitation."""
 
-    username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=256)
+    rules = (
+        *password_rules("password")[:2],
+        Rule("password", "does not contain the invitation's e-mail address"),
+    )
+
+    username: Username
+    password: NewPassword
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
-
-    @field_validator("username")
-    @classmethod
-    def _username(cls, value: str) -> str:
-        try:
-            return normalize_username(value)
-        except InvalidUsername as exc:
-            raise ValueError(str(exc)) from exc
 
 
 # -- groups -------------------------------------------------------------------------------
@@ -80,13 +83,11 @@ class GroupUpdate(RequestModel):
 
 
 class GroupMembers(RequestModel):
-    user_ids: list[str] = Field(min_length=1, max_length=100)
+    user_ids: list[Id] = Field(min_length=1, max_length=100)
 
     @field_validator("user_ids")
     @classmethod
     def _ids(cls, value: list[str]) -> list[str]:
-        if any(len(v) != 26 for v in value):
-            raise ValueError("every user id is 26 characters")
         return list(dict.fromkeys(value))
 
 
@@ -103,7 +104,7 @@ class UserListQuery(PageQuery):
     q: str | None = Field(default=None, min_length=1, max_length=100)
     status: AccountStatus | None = None
     role: Role | None = None
-    group_id: str | None = Field(default=None, min_length=26, max_length=26)
+    group_id: Id | None = None
 
 
 class ReasonRequest(RequestModel):
@@ -119,7 +120,9 @@ class OptionalReason(RequestModel):
 class GroupAssignment(RequestModel):
     """``{"group_id": "..."}`` to assign, ``{"group_id": null}`` to fall back to the default."""
 
-    group_id: str | None = Field(min_length=26, max_length=26)
+    rules = (Rule("group_id", "an existing group"),)
+
+    group_id: Id | None
 
 
 class AdminDeletion(RequestModel):
@@ -139,7 +142,7 @@ class DeletionQueueQuery(PageQuery):
 class DeletionRequest(RequestModel):
     """Scheduling my account's deletion needs my password again."""
 
-    password: str = Field(min_length=1, max_length=256)
+    password: Password
 
 
 class PhoneVerification(RequestModel):

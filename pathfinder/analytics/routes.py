@@ -66,7 +66,12 @@ def compute_metrics() -> ResponseReturnValue:
 
 @bp.post("/me/analytics/skills-progression")
 @requires("user")
-@contract(body=ProgressionCreate, responses={201: AnalyticsProgression}, tags=("analytics",))
+@contract(
+    body=ProgressionCreate,
+    responses={201: AnalyticsProgression},
+    tags=("analytics",),
+    links={"progression_id": "/id"},
+)
 def create_progression() -> ResponseReturnValue:
     """Record an assessment of one of my skills."""
     return jsonify(service.create_progression(caller(), parse_body(ProgressionCreate))), 201
@@ -80,7 +85,7 @@ def list_progression() -> ResponseReturnValue:
     return jsonify(service.list_progression(caller(), parse_query(ProgressionQuery))), 200
 
 
-@bp.delete("/me/analytics/skills-progression/<progression_id>")
+@bp.delete("/me/analytics/skills-progression/<id:progression_id>")
 @requires("user")
 @contract(responses={204: None}, tags=("analytics",))
 def delete_progression(progression_id: str) -> ResponseReturnValue:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
+from collections.abc import Mapping
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator
 
-from pathfinder.api.validation import RequestModel
+from pathfinder.api.fields import IsoDate
+from pathfinder.api.pagination import CURSOR_RULE, Cursor
+from pathfinder.api.validation import RequestModel, Rule
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
@@ -27,7 +29,13 @@ COMPUTED_METRIC_TYPES = (
     "roles_total",
     "skills_total",
 )
-_METRIC_TYPE_RE = re.compile(r"[a-z][a-z0-9_]{0,49}")
+MetricType = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=False, min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_]*$"
+    ),
+]
+MAX_TRAJECTORY_TYPES = 20
 ASSESSMENT_SOURCES = ("self", "manager", "peer", "certification", "assessment", "course")
 
 # Event types clients may send to POST /events.
@@ -85,39 +93,59 @@ def bounded_json(value: dict[str, Any] | None, limit: int) -> dict[str, Any] | N
     return value
 
 
-def _not_in_future(value: date | None) -> date | None:
-    if value is not None and not EARLIEST_DATE <= value <= date.today() + timedelta(days=1):
-        raise ValueError("must be between 1900-01-01 and today")
-    return value
+def _within_dates(name: str) -> Rule:
+    """The rule: ``name`` (a date) is between 1900-01-01 and today (a day's grace for zones)."""
+
+    def check(values: Mapping[str, Any]) -> str | None:
+        value = values[name]
+        if value is not None and not EARLIEST_DATE <= value <= date.today() + timedelta(days=1):
+            return "must be between 1900-01-01 and today"
+        return None
+
+    return Rule(name, "between 1900-01-01 and today (UTC, a day's grace)", (name,), check)
+
+
+def _ordered(values: Mapping[str, Any]) -> str | None:
+    start, end = values["date_from"], values["date_to"]
+    if start is not None and end is not None and start > end:
+        return "must not be before date_from"
+    return None
+
+
+DATE_ORDER = Rule("date_to", "not before `date_from`", ("date_from", "date_to"), _ordered)
+DETAILS_RULE = Rule(
+    "details", f"at most {MAX_DETAILS_BYTES} bytes as JSON, nested at most {MAX_JSON_DEPTH} deep"
+)
 
 
 class PageQuery(RequestModel):
     """Keyset paging: ``limit`` rows after ``cursor`` (from the previous page's next_cursor)."""
 
+    rules = (CURSOR_RULE,)
+
     limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: Cursor | None = None
 
 
 class DateRange(RequestModel):
-    date_from: date | None = None
-    date_to: date | None = None
+    rules = (DATE_ORDER,)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> DateRange:
-        if self.date_from and self.date_to and self.date_from > self.date_to:
-            raise ValueError("date_from must not be after date_to")
-        return self
+    date_from: IsoDate | None = None
+    date_to: IsoDate | None = None
 
 
 class MetricUpsert(RequestModel):
     """One metric value for a day; recording the same (date, type) again replaces it."""
 
-    metric_date: date
-    metric_type: str = Field(min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_]*$")
+    rules = (_within_dates("metric_date"), DETAILS_RULE)
+
+    metric_date: IsoDate
+    metric_type: MetricType = Field(
+        description="Not one of the types Pathfinder computes itself.",
+        json_schema_extra={"not": {"enum": list(COMPUTED_METRIC_TYPES)}},
+    )
     metric_value: float = Field(ge=-1e9, le=1e9, allow_inf_nan=False)
     details: dict[str, Any] | None = None
-
-    _date = field_validator("metric_date")(_not_in_future)
 
     @field_validator("metric_type")
     @classmethod
@@ -133,55 +161,65 @@ class MetricUpsert(RequestModel):
 
 
 class MetricsQuery(PageQuery, DateRange):
-    metric_type: str | None = Field(default=None, max_length=50, pattern=r"^[a-z][a-z0-9_]*$")
+    rules = (CURSOR_RULE, DATE_ORDER)
+
+    metric_type: MetricType | None = None
 
 
 class ProgressionCreate(RequestModel):
     """One assessment of a skill's level on a day."""
 
+    rules = (_within_dates("assessed_on"),)
+
     skill_name: str = Field(min_length=1, max_length=100)
-    assessed_on: date
+    assessed_on: IsoDate
     proficiency_level: int = Field(ge=1, le=5)
     assessment_source: Literal["self", "manager", "peer", "certification", "assessment", "course"]
     notes: str | None = Field(default=None, max_length=2000)
 
-    _date = field_validator("assessed_on")(_not_in_future)
-
 
 class ProgressionQuery(PageQuery, DateRange):
+    rules = (CURSOR_RULE, DATE_ORDER)
+
     skill: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+def _span(values: Mapping[str, Any]) -> str | None:
+    start, end = values["date_from"], values["date_to"] or date.today()
+    if start is not None and (end - start).days > MAX_TRAJECTORY_YEARS * 366:
+        return f"a trajectory spans at most {MAX_TRAJECTORY_YEARS} years"
+    return None
 
 
 class TrajectoryQuery(DateRange):
     """Which slice of the career to chart; by default all of it up to today."""
 
-    metric_type: list[str] | str | None = None
+    rules = (
+        DATE_ORDER,
+        Rule(
+            "date_from",
+            f"at most {MAX_TRAJECTORY_YEARS} years before `date_to` (or today)",
+            ("date_from", "date_to"),
+            _span,
+        ),
+    )
 
-    @field_validator("metric_type")
-    @classmethod
-    def _types(cls, value: list[str] | str | None) -> list[str] | None:
-        if value is None:
-            return None
-        values = [value] if isinstance(value, str) else value
-        if len(values) > 20:
-            raise ValueError("at most 20 metric types")
-        for item in values:
-            if not _METRIC_TYPE_RE.fullmatch(item):
-                raise ValueError("metric types are 1-50 lower-case letters, digits and _")
-        return values
-
-    @model_validator(mode="after")
-    def _span(self) -> TrajectoryQuery:
-        if self.date_from is None:
-            return self
-        end = self.date_to or date.today()
-        if (end - self.date_from).days > MAX_TRAJECTORY_YEARS * 366:
-            raise ValueError(f"a trajectory spans at most {MAX_TRAJECTORY_YEARS} years")
-        return self
+    metric_type: list[MetricType] | None = Field(
+        default=None,
+        max_length=MAX_TRAJECTORY_TYPES,
+        description="Repeat the parameter for several types.",
+    )
 
 
 class EventCreate(RequestModel):
     """A client analytics event; personal data in ``event_data`` is stripped before storage."""
+
+    rules = (
+        Rule(
+            "event_data",
+            f"at most {MAX_EVENT_DATA_BYTES} bytes as JSON, nested at most {MAX_JSON_DEPTH} deep",
+        ),
+    )
 
     event_type: ClientEventType
     event_data: dict[str, Any] | None = None

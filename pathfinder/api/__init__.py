@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
         preconditions,
         validation,
     )
+    from pathfinder.api.fields import IdConverter
     from pathfinder.audit import routes as audit_routes
     from pathfinder.auth import routes as auth_routes
     from pathfinder.career import routes as career_routes
@@ -37,6 +38,9 @@ def init_app(app: Flask) -> None:
     from pathfinder.retention import routes as retention_routes
     from pathfinder.sso import routes as sso_routes
 
+    # Before any blueprint: their rules are compiled with the converter as they are added.
+    app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["sso_provider"] = sso_routes.ProviderConverter
     errors.init_app(app)
     limits.init_app(app)
     idempotency.init_app(app)  # after the auth guard (create_app installs it first)

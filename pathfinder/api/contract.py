@@ -17,7 +17,7 @@ paths), so spectree runs with ``skip_validation``: it documents, it does not int
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -94,6 +94,29 @@ ResponseSpec = type[BaseModel] | Media | None
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A rule a request must keep that its JSON Schema cannot state.
+
+    Lengths, patterns, enumerations, formats and bounds are in the schema; what is left is
+    a rule across fields (``end_date`` on or after ``start_date``), relative to today, or
+    against stored data (a known competency code). Each is documented with its operation's
+    422 (``x-pathfinder-rules``, and the operation's description), naming the ``field`` its
+    error names (``items.*.end_date`` for every item of a list).
+
+    ``check`` (given the validated values of the fields it ``uses``) returns the error
+    message when the rule is broken; it runs while the request is parsed, beside the field
+    errors, so one answer names every mistake. A rule without ``check`` is enforced
+    elsewhere (by a field validator, or by the service against stored data) and is listed
+    here to be documented.
+    """
+
+    field: str
+    says: str
+    uses: tuple[str, ...] = ()
+    check: Callable[[Mapping[str, Any]], str | None] | None = None
+
+
+@dataclass(frozen=True)
 class Contract:
     """What one view accepts and answers; ``responses`` maps success statuses to bodies."""
 
@@ -104,6 +127,13 @@ class Contract:
     # False for an action whose every field is optional (archive, resend...): no body at all
     # then means an empty object. Otherwise a missing body is a 422 (parse_body).
     body_required: bool = True
+    # Rules the service checks against stored data, beside those of the query and body
+    # models (documented together with the operation's 422).
+    rules: tuple[Rule, ...] = ()
+    # Path parameters this operation's success answer gives a value for: parameter name ->
+    # JSON pointer in the answer (``{"career_experience_id": "/id"}``). The document links
+    # the operation to every operation taking that parameter (OpenAPI ``links``).
+    links: Mapping[str, str] = field(default_factory=dict)
 
 
 # pydantic's own rule for a ``$defs`` key (``GenerateJsonSchema.normalize_name``): a component
@@ -168,15 +198,21 @@ def contract(
     responses: Mapping[int, ResponseSpec],
     tags: tuple[str, ...] = (),
     body_required: bool = True,
+    rules: tuple[Rule, ...] = (),
+    links: Mapping[str, str] | None = None,
 ) -> Callable[[F], F]:
     """Declare a view's query model, body model and success answers (status -> model).
 
     ``None`` as a response means "no body" (204); :class:`Media` a non-JSON body (as a
     request ``body`` too: an uploaded file, read by the view itself). A declared body is
     required unless ``body_required=False`` (an action whose fields are all optional, where
-    sending nothing is the natural call); the document says which. Errors
-    need no declaration: every operation documents problem+json for any 4xx/5xx; declare an
-    error status only when its body is not a problem (``/health``'s 503).
+    sending nothing is the natural call); the document says which. ``rules`` are the
+    operation's rules beyond its models' (:class:`Rule`: checked by the service against
+    stored data), documented with its 422. ``links`` names the path parameters its success
+    answer gives values for (parameter -> JSON pointer), so the document links it to the
+    operations that take them. Errors need no declaration: every operation
+    documents problem+json for any 4xx/5xx; declare an error status only when its body is
+    not a problem (``/health``'s 503).
     """
     if not responses or not any(status < 400 for status in responses):
         raise ValueError("declare the success answers; problem+json errors need no declaration")
@@ -185,7 +221,13 @@ def contract(
     ):
         raise ValueError("only a JSON body whose fields are all optional may be optional")
     declared = Contract(
-        query=query, body=body, responses=dict(responses), tags=tags, body_required=body_required
+        query=query,
+        body=body,
+        responses=dict(responses),
+        tags=tags,
+        body_required=body_required,
+        rules=rules,
+        links=dict(links or {}),
     )
     spec_models: dict[str, Any] = {}
     for status, answer in responses.items():
@@ -210,6 +252,27 @@ def contract(
         return view
 
     return decorate
+
+
+# Enumerations that depend on the app's settings (the chat models an operator configured):
+# the schema carries the marker, and each app's document gets the values (openapi.py).
+APP_ENUM_MARKER = "x-pathfinder-app-enum"
+_app_enums: dict[str, Callable[[Any], Sequence[str]]] = {}
+
+
+def app_enum(name: str, values_of: Callable[[Any], Sequence[str]]) -> dict[str, Any]:
+    """``json_schema_extra`` for a text field whose allowed values the app's settings give.
+
+    ``values_of(app)`` returns them when the app's document is built; an app whose settings
+    give none (a misconfigured provider) documents the field without an ``enum``.
+    """
+    _app_enums[name] = values_of
+    return {APP_ENUM_MARKER: name}
+
+
+def app_enum_values(name: str, app: Any) -> Sequence[str]:
+    """The values of the app-dependent enumeration ``name`` for ``app``."""
+    return _app_enums[name](app)
 
 
 def contract_of(view: Callable[..., Any] | None) -> Contract | None:

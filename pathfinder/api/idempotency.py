@@ -33,7 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask, Response, current_app, g, request
 
-from pathfinder.api.contract import contract_of
+from pathfinder.api.contract import Rule, contract_of
 from pathfinder.api.errors import Conflict, Problem
 from pathfinder.ids import new_id
 
@@ -46,6 +46,8 @@ EXCLUDED_TAGS = frozenset({"auth", "invitations"})
 # Answer headers worth replaying (the body's type and where the new resource is).
 KEPT_HEADERS = ("Content-Type", "Location")
 _G_KEY = "_pathfinder_idempotency_row"
+# Documented with the 422 of every operation that honours the header.
+REUSE_RULE = Rule(HEADER, "a key already used with another request is refused: use a new one")
 
 
 class IdempotencyKeyReused(Problem):

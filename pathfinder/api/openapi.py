@@ -24,11 +24,21 @@ from flask import Blueprint, Flask, Response, current_app, send_from_directory
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import NotFound
-from werkzeug.routing import Rule
+from werkzeug.routing import Rule as UrlRule
 
 from pathfinder.api import idempotency, preconditions
-from pathfinder.api.contract import Contract, Media, ProblemDocument, contract_of, spec
+from pathfinder.api.contract import (
+    APP_ENUM_MARKER,
+    Contract,
+    Media,
+    ProblemDocument,
+    Rule,
+    app_enum_values,
+    contract_of,
+    spec,
+)
 from pathfinder.api.errors import PROBLEM_MEDIA_TYPE
+from pathfinder.api.validation import model_rules
 from pathfinder.auth.policy import policy_of, public
 
 bp = Blueprint("openapi", __name__)
@@ -50,15 +60,56 @@ ASSETS = _swagger_ui_assets()
 DOCS_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png"})
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 _RULE_ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+_RULE_CONVERTER = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")
+RULES_EXTENSION = "x-pathfinder-rules"
+PATH_TEXT = {"type": "string", "minLength": 1, "pattern": "^[^\\x00]+$"}
 
 
 class ContractViolation(AssertionError):
     """An answer that its route's contract does not allow (raised only when checking)."""
 
 
-def openapi_path(rule: Rule) -> str:
+def openapi_path(rule: UrlRule) -> str:
     """``/api/v1/me/experiences/<career_experience_id>`` -> ``.../{career_experience_id}``."""
     return _RULE_ARGUMENT.sub(r"{\1}", rule.rule)
+
+
+def path_parameter_schemas(app: Flask) -> dict[str, dict[str, dict[str, Any]]]:
+    """``openapi path`` -> parameter -> schema, for parameters whose converter has one."""
+    schemas: dict[str, dict[str, dict[str, Any]]] = {}
+    for rule in app.url_map.iter_rules():
+        for converter, name in _RULE_CONVERTER.findall(rule.rule):
+            schema = getattr(app.url_map.converters.get(converter or "default"), "schema", None)
+            # Any other segment is text, and no text holds NUL (refused on every route).
+            schemas.setdefault(openapi_path(rule), {})[name] = dict(schema or PATH_TEXT)
+    return schemas
+
+
+def operation_rules(declared: Contract) -> list[Rule]:
+    """The rules beyond the schema of an operation: its query's, its body's, its own."""
+    rules: list[Rule] = []
+    for model in (declared.query, declared.body):
+        if isinstance(model, type):
+            rules.extend(model_rules(model))
+    rules.extend(declared.rules)
+    return rules
+
+
+def _describe_rules(operation: dict[str, Any], rules: list[Rule]) -> None:
+    """List the rules in the operation's description and with its 422 (machine-readable too)."""
+    if not rules:
+        return
+    lines = "\n".join(f"- `{rule.field}`: {rule.says}" for rule in rules)
+    text = (
+        "Checked beyond the schema; a broken rule is a 422 `validation-error` whose "
+        f"`errors` name the field, together with every other mistake of the request:\n\n{lines}"
+    )
+    description = operation.get("description") or ""
+    operation["description"] = f"{description}\n\n{text}" if description else text
+    responses = operation.setdefault("responses", {})
+    invalid = responses.setdefault("422", {})
+    invalid["description"] = "The request is not valid: a field breaks its schema or a rule."
+    invalid[RULES_EXTENSION] = [{"field": rule.field, "rule": rule.says} for rule in rules]
 
 
 def documented_views(app: Flask) -> dict[tuple[str, str], Callable[..., Any]]:
@@ -106,7 +157,7 @@ def _upload_schema(media_type: str) -> dict[str, Any]:
     return {"type": "string", "format": "binary"}
 
 
-def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> None:
+def _complete_operation(operation: dict[str, Any], view: Callable[..., Any], method: str) -> None:
     """Add what spectree cannot know: the caller's policy, problem+json, file answers."""
     policy = policy_of(view)
     declared = contract_of(view)
@@ -129,8 +180,12 @@ def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> 
             },
         }
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    if declared.query is None and declared.body is None:
+    rules = operation_rules(declared)
+    if idempotency.applies_to(view, method.upper()):
+        rules.append(idempotency.REUSE_RULE)
+    if declared.query is None and declared.body is None and not rules:
         responses.pop("422", None)
+    _describe_rules(operation, rules)
     for status, answer in declared.responses.items():
         if isinstance(answer, Media):
             responses[str(status)] = {
@@ -156,21 +211,99 @@ def _complete_operation(operation: dict[str, Any], view: Callable[..., Any]) -> 
     }
 
 
+def _link_name(operation_id: str) -> str:
+    # Link names are map keys; keep them to the characters OpenAPI's examples use.
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", operation_id).strip("_")
+
+
+def add_links(document: dict[str, Any], views: dict[tuple[str, str], Callable[..., Any]]) -> None:
+    """OpenAPI ``links`` from each operation that makes a resource to those that use it.
+
+    An operation whose contract names ``links`` (``{"skill_id": "/id"}``) gets, on its
+    success answer, one link to every operation taking that path parameter; the target's
+    other path parameters come from the request when the source has them too
+    (``flag_key`` of ``POST /admin/flags/{flag_key}/overrides``). A client (or a stateful
+    fuzzer) follows them to act on what it just made.
+    """
+    operations = [
+        (path, method, operation)
+        for path, methods in document["paths"].items()
+        for method, operation in methods.items()
+        if method in HTTP_METHODS
+    ]
+    for path, method, operation in operations:
+        declared = contract_of(views.get((path, method)))
+        if declared is None or not declared.links:
+            continue
+        source_parameters = set(re.findall(r"{([^}]+)}", path))
+        status = next(
+            (str(s) for s in sorted(declared.responses) if s < 300 and declared.responses[s]),
+            None,
+        )
+        if status is None:
+            continue
+        links: dict[str, Any] = {}
+        for target_path, _method, target in operations:
+            if target is operation:
+                continue
+            wanted = re.findall(r"{([^}]+)}", target_path)
+            given = [name for name in wanted if name in declared.links]
+            if not given or not all(n in declared.links or n in source_parameters for n in wanted):
+                continue
+            parameters = {
+                name: f"$response.body#{declared.links[name]}"
+                if name in declared.links
+                else f"$request.path.{name}"
+                for name in wanted
+            }
+            links[_link_name(target["operationId"])] = {
+                "operationId": target["operationId"],
+                "parameters": parameters,
+            }
+        if links:
+            operation["responses"][status]["links"] = links
+
+
+def fill_app_enums(node: Any, app: Flask) -> None:
+    """Give each field marked with :func:`~pathfinder.api.contract.app_enum` its values."""
+    if isinstance(node, list):
+        for item in node:
+            fill_app_enums(item, app)
+        return
+    if not isinstance(node, dict):
+        return
+    name = node.pop(APP_ENUM_MARKER, None)
+    if name is not None:
+        values = list(app_enum_values(name, app))
+        for option in [node, *node.get("anyOf", ())]:
+            if option.get("type") == "string" and values:
+                option["enum"] = values
+    for value in node.values():
+        fill_app_enums(value, app)
+
+
 def build_document(app: Flask) -> dict[str, Any]:
     """The OpenAPI document of ``app`` (generated once per process, copied per app)."""
     with app.app_context():
         document = copy.deepcopy(spec.spec)
     views = documented_views(app)
+    parameter_schemas = path_parameter_schemas(app)
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
+            for parameter in operation.get("parameters", ()):
+                known = parameter_schemas.get(path, {}).get(parameter["name"])
+                if parameter.get("in") == "path" and known is not None:
+                    parameter["schema"] = known
             view = views.get((path, method))
             if view is not None:
                 idempotency.describe(operation, view, method)
                 preconditions.describe(operation, view, method)
-                _complete_operation(operation, view)
+                _complete_operation(operation, view, method)
+    add_links(document, views)
     # ProblemDocument is registered by spectree as the validation-error model of every
     # contract, so the schemas already hold it.
     components = document.setdefault("components", {})
+    fill_app_enums(components.get("schemas", {}), app)
     components["securitySchemes"] = {
         BEARER_SCHEME: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     }

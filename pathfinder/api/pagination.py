@@ -14,25 +14,44 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from pathfinder.api.validation import RequestModel, ValidationProblem
+from pathfinder.api.validation import RequestModel, Rule, ValidationProblem
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 50
 MAX_CURSOR_LENGTH = 512
+# base64url without padding: what encode_cursor writes.
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
 
 T = TypeVar("T")
 CursorValue = str | int | float | None
+
+# The format is in the schema; which cursors exist is not (a cursor names a position in
+# one list, handed out by it), hence the rule.
+Cursor = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=False, min_length=1, max_length=MAX_CURSOR_LENGTH, pattern=CURSOR_PATTERN
+    ),
+    Field(description="The `next_cursor` of the previous page of this list."),
+]
+CURSOR_RULE = Rule(
+    "cursor",
+    "must be a `next_cursor` this list returned; another list's cursor, or a made-up one, "
+    "is refused",
+)
 
 
 class PageQuery(RequestModel):
     """``limit`` (1..100, default 50) and the ``cursor`` of the previous page."""
 
+    rules = (CURSOR_RULE,)
+
     limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
-    cursor: str | None = Field(default=None, max_length=MAX_CURSOR_LENGTH)
+    cursor: Cursor | None = None
 
 
 def encode_cursor(*values: CursorValue) -> str:

@@ -33,8 +33,8 @@ LOCK_WAIT_SECONDS = 10.0
 _READER_ATTRIBUTE = "_pathfinder_precondition_reader"
 # A write whose resource is read at another path: (write rule suffix, reader rule suffix).
 _READ_ELSEWHERE = {
-    "/admin/users/<user_id>/role": "/admin/users/<user_id>",
-    "/admin/users/<user_id>/group": "/admin/users/<user_id>",
+    "/admin/users/<id:user_id>/role": "/admin/users/<id:user_id>",
+    "/admin/users/<id:user_id>/group": "/admin/users/<id:user_id>",
 }
 
 
@@ -68,12 +68,29 @@ def _current_tag(reader: Callable[..., Any], view_args: dict[str, Any]) -> str |
     return etag_of(response.get_data())
 
 
+def _validate_request(view: Callable[..., Any]) -> None:
+    """Parse the request as the view's contract declares (its problems are raised here)."""
+    from pathfinder.api.contract import contract_of
+    from pathfinder.api.validation import parse_body, parse_query
+
+    declared = contract_of(view)
+    if declared is None:
+        return
+    if isinstance(declared.query, type):
+        parse_query(declared.query)
+    if isinstance(declared.body, type):
+        parse_body(declared.body)
+
+
 def _conditional(view: Callable[..., Any], reader: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def write(**view_args: Any) -> Any:
         wanted = request.headers.get("If-Match")
         if wanted is None:
             return view(**view_args)
+        # A request that is not valid is a 422 whatever its If-Match: RFC 9110 evaluates
+        # preconditions once the request itself has passed its checks (section 13.2.1).
+        _validate_request(view)
         from pathfinder.db import get_database
         from pathfinder.db.named_locks import named_lock
 

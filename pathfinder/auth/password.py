@@ -40,7 +40,9 @@ def change_password(principal: Principal, current: str, new: str, meta: RequestM
     current_ok = hasher().verify(seen["password_hash"], current)
     new_hash = None
     if current_ok:
-        enforce_password_policy(new, username=seen["username"], email=seen["email"])
+        enforce_password_policy(
+            new, username=seen["username"], email=seen["email"], field="new_password"
+        )
         new_hash = hasher().hash(new)
     now = utcnow()
     ended = 0
@@ -141,7 +143,9 @@ def reset_password(token: str, new: str, meta: RequestMeta) -> None:
         conn.rollback()
     if peek is None:
         raise InvalidToken("The reset link is invalid, expired or already used.")
-    enforce_password_policy(new, username=peek["username"], email=peek["email"])
+    enforce_password_policy(
+        new, username=peek["username"], email=peek["email"], field="new_password"
+    )
     new_hash = hasher().hash(new)
     now = utcnow()
     with get_database().transaction() as conn:

@@ -130,7 +130,7 @@ def sessions() -> ResponseReturnValue:
     return jsonify({"items": service.list_sessions(caller())}), 200
 
 
-@bp.delete("/sessions/<session_id>")
+@bp.delete("/sessions/<id:session_id>")
 @requires("user")
 @contract(responses={204: None}, tags=("auth",))
 def revoke_session(session_id: str) -> ResponseReturnValue:

@@ -3,59 +3,172 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
-from pathfinder.api.validation import RequestModel
-from pathfinder.schema.naming import InvalidUsername, normalize_username
-
-# Deliberately simple: one @, something on both sides, a dot in the domain, no spaces and no
-# control characters.
-EMAIL_PATTERN = re.compile(
-    r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$"
+from pathfinder.api.fields import omittable
+from pathfinder.api.validation import RequestModel, Rule
+from pathfinder.schema.naming import (
+    RESERVED_USERNAMES,
+    USERNAME_MAX_LENGTH,
+    InvalidUsername,
+    normalize_username,
 )
+from pathfinder.security.passwords import MAX_LENGTH as PASSWORD_MAX
+from pathfinder.security.passwords import MIN_LENGTH as PASSWORD_MIN
+from pathfinder.security.passwords import WeakPassword, check_password_policy
+
+# Deliberately simple: one @, at most 64 characters before it, a dot in the domain, and no
+# spaces or control characters. The excluded class is spelled out (no \s) so that Python
+# and JavaScript regular expressions, the server's and a client's, read it the same way.
+_EMAIL_EXCLUDED = r"@\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+EMAIL_RULE_TEXT = "one @, at most 64 characters before it, a dot after it, no spaces or controls"
+EMAIL_REGEX = f"^[^{_EMAIL_EXCLUDED}]{{1,64}}@[^{_EMAIL_EXCLUDED}]+\\.[^{_EMAIL_EXCLUDED}]+$"
+EMAIL_PATTERN = re.compile(EMAIL_REGEX)
+EMAIL_MAX_LENGTH = 254
 
 
 def check_email(value: str) -> str:
-    if len(value) > 254 or not EMAIL_PATTERN.fullmatch(value):
-        raise ValueError("not a valid e-mail address")
+    if len(value) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.fullmatch(value):
+        raise ValueError(f"not an e-mail address: {EMAIL_RULE_TEXT}")
     return value
 
 
+# Not stripped: the pattern is the whole rule, and " a@b.c" is not an address.
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False),
+    AfterValidator(check_email),
+    WithJsonSchema(
+        {"type": "string", "maxLength": EMAIL_MAX_LENGTH, "pattern": EMAIL_REGEX},
+    ),
+]
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in word)
+
+
+def _username(value: str) -> str:
+    try:
+        return normalize_username(value)
+    except InvalidUsername as exc:
+        raise ValueError(str(exc)) from exc
+
+
+# pathfinder.schema.naming's rules, as a schema: 3-30 ASCII letters, digits and single
+# underscores, a letter first, not ending with "_", case-insensitive, not a reserved name.
+USERNAME_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 3,
+    "maxLength": USERNAME_MAX_LENGTH,
+    "pattern": "^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*$",
+    "not": {"pattern": "^(" + "|".join(map(_any_case, sorted(RESERVED_USERNAMES))) + ")$"},
+    "description": "3 to 30 letters, digits and single underscores, starting with a letter "
+    "and not ending with `_`; case-insensitive (`Alice` is `alice`); a few names are reserved.",
+}
+Username = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False),
+    AfterValidator(_username),
+    WithJsonSchema(USERNAME_SCHEMA),
+]
+# Passwords are never stripped: every character counts.
+NewPassword = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX),
+]
+Password = Annotated[
+    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=PASSWORD_MAX)
+]
+
+
+def _policy(field: str, **others: str) -> Any:
+    """A rule check: the password policy on ``field``, given the ``others`` it compares with."""
+
+    def check(values: Mapping[str, Any]) -> str | None:
+        context = {key: str(values[name]) for key, name in others.items()}
+        try:
+            check_password_policy(values[field], **context)
+        except WeakPassword as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
+COMMON_PASSWORD = "not a common or repetitive password"  # noqa: S105 - a rule's text
+
+
+def password_rules(field: str) -> tuple[Rule, ...]:
+    """The policy rules of a new password sent with the username and e-mail it is checked
+    against (registration)."""
+    return (
+        Rule(field, COMMON_PASSWORD, (field,), _policy(field)),
+        Rule(
+            field,
+            "does not contain the username",
+            (field, "username"),
+            _policy(field, username="username"),
+        ),
+        Rule(
+            field,
+            "does not contain the e-mail address's local part (4 characters or more)",
+            (field, "email"),
+            _policy(field, email="email"),
+        ),
+    )
+
+
+def stored_password_rules(field: str) -> tuple[Rule, ...]:
+    """The same policy, for a new password checked against the account's stored names."""
+    return (
+        Rule(field, COMMON_PASSWORD),
+        Rule(field, "does not contain the account's username or e-mail address"),
+    )
+
+
 class RegisterRequest(RequestModel):
-    username: str = Field(min_length=1, max_length=64)
-    email: str = Field(max_length=254)
-    password: str = Field(min_length=1, max_length=256)
+    rules = password_rules("password")
+
+    username: Username
+    email: Email
+    password: NewPassword
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
     invitation_token: str | None = Field(default=None, max_length=200)
 
-    @field_validator("username")
-    @classmethod
-    def _username(cls, value: str) -> str:
-        try:
-            return normalize_username(value)
-        except InvalidUsername as exc:
-            raise ValueError(str(exc)) from exc
-
-    _email = field_validator("email")(check_email)
-
 
 class LoginRequest(RequestModel):
     login: str = Field(min_length=1, max_length=254, description="Username or e-mail address")
-    password: str = Field(min_length=1, max_length=256)
+    password: Password
+
+
+def _one_factor(values: Mapping[str, Any]) -> str | None:
+    if (values["code"] is None) == (values["recovery_code"] is None):
+        return "give exactly one of code and recovery_code"
+    return None
 
 
 class MfaLoginRequest(RequestModel):
-    mfa_token: str = Field(min_length=1, max_length=4000)
-    code: str | None = Field(default=None, max_length=12)
-    recovery_code: str | None = Field(default=None, max_length=20)
+    """The second step of a sign-in: exactly one of ``code`` and ``recovery_code``."""
 
-    @model_validator(mode="after")
-    def _one_factor(self) -> MfaLoginRequest:
-        if bool(self.code) == bool(self.recovery_code):
-            raise ValueError("give exactly one of code and recovery_code")
-        return self
+    # "Exactly one" is a rule, not a top-level `oneOf`: openapi-python-client drops a model
+    # whose schema is a `oneOf` beside its properties, silently, with its operation's body.
+    rules = (
+        Rule(
+            "code",
+            "exactly one of `code` and `recovery_code`",
+            ("code", "recovery_code"),
+            _one_factor,
+        ),
+    )
+
+    mfa_token: str = Field(min_length=1, max_length=4000)
+    code: str = omittable(min_length=1, max_length=12)
+    recovery_code: str = omittable(min_length=1, max_length=20)
 
 
 class RefreshRequest(RequestModel):
@@ -69,28 +182,30 @@ class CodeRequest(RequestModel):
 class MfaEnrolRequest(RequestModel):
     # Re-authentication: a stolen access token alone must not be able to enrol a factor
     # the owner does not have (which would lock them out of their own account).
-    password: str = Field(min_length=1, max_length=256)
+    password: Password
 
 
 class MfaDisableRequest(RequestModel):
-    password: str = Field(min_length=1, max_length=256)
+    password: Password
     code: str = Field(min_length=1, max_length=20)
 
 
 class ChangePasswordRequest(RequestModel):
-    current_password: str = Field(min_length=1, max_length=256)
-    new_password: str = Field(min_length=1, max_length=256)
+    rules = stored_password_rules("new_password")
+
+    current_password: Password
+    new_password: NewPassword
 
 
 class ForgotPasswordRequest(RequestModel):
-    email: str = Field(max_length=254)
-
-    _email = field_validator("email")(check_email)
+    email: Email
 
 
 class ResetPasswordRequest(RequestModel):
+    rules = stored_password_rules("new_password")
+
     token: str = Field(min_length=1, max_length=200)
-    new_password: str = Field(min_length=1, max_length=256)
+    new_password: NewPassword
 
 
 class TokenRequest(RequestModel):
@@ -98,13 +213,11 @@ class TokenRequest(RequestModel):
 
 
 class RoleChangeRequest(RequestModel):
-    role: str = Field(pattern="^(user|admin|site_admin)$")
+    role: Literal["user", "admin", "site_admin"]
 
 
 class EmailChangeRequest(RequestModel):
     """A new address for my account, with my current password."""
 
-    new_email: str = Field(max_length=254)
-    password: str = Field(min_length=1, max_length=256)
-
-    _email = field_validator("new_email")(check_email)
+    new_email: Email
+    password: Password

@@ -103,11 +103,15 @@ def actor_of(user: RowMapping) -> dict[str, Any]:
     return {"user_id": user["id"], "username": user["username"], "role": user["role"]}
 
 
-def enforce_password_policy(password: str, *, username: str, email: str) -> None:
+def enforce_password_policy(
+    password: str, *, username: str, email: str, field: str = "password"
+) -> None:
+    """422 ``weak-password`` naming ``field`` (the body's password field) when the policy
+    refuses ``password``: the error entry lets a client show it beside the field."""
     try:
         check_password_policy(password, username=username, email=email)
     except WeakPassword as exc:
-        raise WeakPasswordProblem(str(exc)) from exc
+        raise WeakPasswordProblem(str(exc), errors=[{"field": field, "message": str(exc)}]) from exc
 
 
 # -- registration --------------------------------------------------------------------------

@@ -62,7 +62,12 @@ def list_experiences() -> ResponseReturnValue:
 
 @bp.post("/me/experiences")
 @requires("user")
-@contract(body=ExperienceCreate, responses={201: CareerExperience}, tags=("experiences",))
+@contract(
+    body=ExperienceCreate,
+    responses={201: CareerExperience},
+    tags=("experiences",),
+    links={"career_experience_id": "/id"},
+)
 def create_experience() -> ResponseReturnValue:
     """Add an experience."""
     return jsonify(service.create_experience(caller(), parse_body(ExperienceCreate))), 201
@@ -77,7 +82,7 @@ def bulk_create_experiences() -> ResponseReturnValue:
     return jsonify({"items": items}), 201
 
 
-@bp.get("/me/experiences/<career_experience_id>")
+@bp.get("/me/experiences/<id:career_experience_id>")
 @requires("user")
 @contract(responses={200: CareerExperience}, tags=("experiences",))
 def get_experience(career_experience_id: str) -> ResponseReturnValue:
@@ -85,7 +90,7 @@ def get_experience(career_experience_id: str) -> ResponseReturnValue:
     return jsonify(service.get_experience(caller(), career_experience_id)), 200
 
 
-@bp.patch("/me/experiences/<career_experience_id>")
+@bp.patch("/me/experiences/<id:career_experience_id>")
 @requires("user")
 @contract(body=ExperienceUpdate, responses={200: CareerExperience}, tags=("experiences",))
 def update_experience(career_experience_id: str) -> ResponseReturnValue:
@@ -94,7 +99,7 @@ def update_experience(career_experience_id: str) -> ResponseReturnValue:
     return jsonify(service.update_experience(caller(), career_experience_id, body)), 200
 
 
-@bp.delete("/me/experiences/<career_experience_id>")
+@bp.delete("/me/experiences/<id:career_experience_id>")
 @requires("user")
 @contract(responses={204: None}, tags=("experiences",))
 def delete_experience(career_experience_id: str) -> ResponseReturnValue:
@@ -103,13 +108,14 @@ def delete_experience(career_experience_id: str) -> ResponseReturnValue:
     return "", 204
 
 
-@bp.post("/me/experiences/<career_experience_id>/duplicate")
+@bp.post("/me/experiences/<id:career_experience_id>/duplicate")
 @requires("user")
 @contract(
     body=DuplicateRequest,
     responses={201: CareerExperience},
     tags=("experiences",),
     body_required=False,
+    links={"career_experience_id": "/id"},
 )
 def duplicate_experience(career_experience_id: str) -> ResponseReturnValue:
     """Copy an experience (optionally a new title; skills copied unless told not to)."""
@@ -117,7 +123,7 @@ def duplicate_experience(career_experience_id: str) -> ResponseReturnValue:
     return jsonify(service.duplicate_experience(caller(), career_experience_id, body)), 201
 
 
-@bp.post("/me/experiences/<career_experience_id>/extract-skills")
+@bp.post("/me/experiences/<id:career_experience_id>/extract-skills")
 @requires("user")
 @contract(
     body=ExtractSkillsRequest,
@@ -131,7 +137,7 @@ def extract_skills(career_experience_id: str) -> ResponseReturnValue:
     return jsonify(service.extract_skills(caller(), career_experience_id, save=body.save)), 200
 
 
-@bp.get("/me/experiences/<career_experience_id>/skills")
+@bp.get("/me/experiences/<id:career_experience_id>/skills")
 @requires("user")
 @contract(query=SkillQuery, responses={200: CareerExperienceSkillPage}, tags=("experiences",))
 def experience_skills(career_experience_id: str) -> ResponseReturnValue:
@@ -140,13 +146,14 @@ def experience_skills(career_experience_id: str) -> ResponseReturnValue:
     return jsonify(service.experience_skills(caller(), career_experience_id, query)), 200
 
 
-@bp.post("/me/experiences/<career_experience_id>/archive")
+@bp.post("/me/experiences/<id:career_experience_id>/archive")
 @requires("user")
 @contract(
     body=ArchiveRequest,
     responses={200: CareerArchivedExperience},
     tags=("archive",),
     body_required=False,
+    links={"archive_id": "/id"},
 )
 def archive_experience(career_experience_id: str) -> ResponseReturnValue:
     """Move an experience into my archive (its skills stay, as standalone skills)."""
@@ -165,7 +172,7 @@ def list_archived() -> ResponseReturnValue:
     return jsonify(archive.list_archived(caller(), parse_query(ArchiveQuery))), 200
 
 
-@bp.get("/me/experiences/archive/<archive_id>")
+@bp.get("/me/experiences/archive/<id:archive_id>")
 @requires("user")
 @contract(responses={200: CareerArchivedExperience}, tags=("archive",))
 def get_archived(archive_id: str) -> ResponseReturnValue:
@@ -173,7 +180,7 @@ def get_archived(archive_id: str) -> ResponseReturnValue:
     return jsonify(archive.get_archived(caller(), archive_id)), 200
 
 
-@bp.post("/me/experiences/archive/<archive_id>/restore")
+@bp.post("/me/experiences/archive/<id:archive_id>/restore")
 @requires("user")
 @contract(responses={200: CareerExperience}, tags=("archive",))
 def restore_archived(archive_id: str) -> ResponseReturnValue:
@@ -194,7 +201,9 @@ def list_skills() -> ResponseReturnValue:
 
 @bp.post("/me/skills")
 @requires("user")
-@contract(body=SkillCreate, responses={201: CareerSkill}, tags=("skills",))
+@contract(
+    body=SkillCreate, responses={201: CareerSkill}, tags=("skills",), links={"skill_id": "/id"}
+)
 def create_skill() -> ResponseReturnValue:
     """Add a skill, standalone or tied to one of my experiences (`experience_id`)."""
     return jsonify(service.create_skill(caller(), parse_body(SkillCreate))), 201
@@ -211,7 +220,7 @@ def skills_summary() -> ResponseReturnValue:
     ), 200
 
 
-@bp.get("/me/skills/<skill_id>")
+@bp.get("/me/skills/<id:skill_id>")
 @requires("user")
 @contract(responses={200: CareerSkill}, tags=("skills",))
 def get_skill(skill_id: str) -> ResponseReturnValue:
@@ -219,7 +228,7 @@ def get_skill(skill_id: str) -> ResponseReturnValue:
     return jsonify(service.get_skill(caller(), skill_id)), 200
 
 
-@bp.patch("/me/skills/<skill_id>")
+@bp.patch("/me/skills/<id:skill_id>")
 @requires("user")
 @contract(body=SkillUpdate, responses={200: CareerSkill}, tags=("skills",))
 def update_skill(skill_id: str) -> ResponseReturnValue:
@@ -227,7 +236,7 @@ def update_skill(skill_id: str) -> ResponseReturnValue:
     return jsonify(service.update_skill(caller(), skill_id, parse_body(SkillUpdate))), 200
 
 
-@bp.delete("/me/skills/<skill_id>")
+@bp.delete("/me/skills/<id:skill_id>")
 @requires("user")
 @contract(responses={204: None}, tags=("skills",))
 def delete_skill(skill_id: str) -> ResponseReturnValue:

@@ -7,14 +7,16 @@ by :func:`check_experience`, so a partial update is judged with the values it ke
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
-from typing import Any, Literal
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 
-from pathfinder.api.validation import RequestModel, ValidationProblem
-from pathfinder.reference.schemas import clean_terms
+from pathfinder.api.fields import Id, IsoDate, collapse_spaces, decimal_number, omittable
+from pathfinder.api.pagination import CURSOR_RULE, Cursor
+from pathfinder.api.validation import RequestModel, Rule, ValidationProblem
+from pathfinder.reference.schemas import TERM_LENGTH, clean_terms
 from pathfinder.schema.tenant import EMPLOYMENT_TYPES, ROLE_LEVELS
 
 EmploymentType = Literal[EMPLOYMENT_TYPES]  # type: ignore[valid-type]
@@ -25,33 +27,96 @@ MAX_TECHNOLOGIES = 50
 MAX_ACHIEVEMENTS = 30
 MAX_BULK = 50
 EARLIEST_DATE = date(1940, 1, 1)
+ACHIEVEMENT_LENGTH = 1000
+Achievement = Annotated[str, Field(max_length=ACHIEVEMENT_LENGTH)]
+Term = Annotated[str, Field(max_length=TERM_LENGTH)]
 
 
 def _clean_achievements(values: list[str] | None) -> list[str] | None:
     if values is None:
         return None
-    out = [" ".join(v.split()) for v in values]
-    if any(len(v) > 1000 for v in out):
-        raise ValueError("each achievement is at most 1000 characters")
-    return [v for v in out if v]
+    return [cleaned for cleaned in (collapse_spaces(v) for v in values) if cleaned]
+
+
+def _today() -> date:
+    # The "today" of the summaries (pathfinder.career.tenancy.utc_today).
+    return datetime.now(UTC).date()
+
+
+def _start_bounds(values: Mapping[str, Any]) -> str | None:
+    start = values["start_date"]
+    if start is not None and not EARLIEST_DATE <= start <= _today():
+        return f"must be between {EARLIEST_DATE.isoformat()} and today"
+    return None
+
+
+def _end_not_future(values: Mapping[str, Any]) -> str | None:
+    end = values["end_date"]
+    if end is not None and end > _today():
+        return "must not be in the future (mark the role current instead)"
+    return None
+
+
+def _end_after_start(values: Mapping[str, Any]) -> str | None:
+    start, end = values["start_date"], values["end_date"]
+    if start is not None and end is not None and end < start:
+        return "must be on or after start_date"
+    return None
+
+
+def _current_has_no_end(values: Mapping[str, Any]) -> str | None:
+    if values["is_current"] and values["end_date"] is not None:
+        return "a current role has no end_date"
+    return None
+
+
+def _past_has_end(values: Mapping[str, Any]) -> str | None:
+    if values["is_current"] is False and values["end_date"] is None:
+        return "required unless is_current is true"
+    return None
+
+
+# The rules of a whole experience: checked as a new one is parsed, and by the service on
+# the merged record of an update (the values it keeps count too).
+EXPERIENCE_RULES = (
+    Rule("start_date", "between 1940-01-01 and today (UTC)", ("start_date",), _start_bounds),
+    Rule("end_date", "not in the future (UTC)", ("end_date",), _end_not_future),
+    Rule("end_date", "on or after `start_date`", ("start_date", "end_date"), _end_after_start),
+    Rule(
+        "end_date",
+        "absent when `is_current` is true",
+        ("is_current", "end_date"),
+        _current_has_no_end,
+    ),
+    Rule(
+        "end_date",
+        "required unless `is_current` is true",
+        ("is_current", "end_date"),
+        _past_has_end,
+    ),
+)
 
 
 class ExperienceFields(RequestModel):
-    """Every field of an experience, all optional (the base of create and update)."""
+    """Every field of an experience, all optional (the base of create and update).
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    ``title``, ``employment_type``, ``start_date`` and ``is_current`` may be changed but
+    never cleared: they are not nullable. The others are cleared with ``null``.
+    """
+
+    title: str = omittable(min_length=1, max_length=200)
     company: str | None = Field(default=None, max_length=200)
     department: str | None = Field(default=None, max_length=200)
     location: str | None = Field(default=None, max_length=200)
-    employment_type: EmploymentType | None = None
+    employment_type: EmploymentType = omittable()
     role_level: RoleLevel | None = None
     industry: str | None = Field(default=None, max_length=100)
-    start_date: date | None = None
-    end_date: date | None = None
-    is_current: bool | None = None
+    start_date: IsoDate = omittable()
+    end_date: IsoDate | None = None
+    is_current: bool = omittable()
     description: str | None = Field(default=None, max_length=10_000)
-    key_achievements: list[str] | None = Field(default=None, max_length=MAX_ACHIEVEMENTS)
-    technologies: list[str] | None = Field(default=None, max_length=MAX_TECHNOLOGIES)
+    key_achievements: list[Achievement] | None = Field(default=None, max_length=MAX_ACHIEVEMENTS)
+    technologies: list[Term] | None = Field(default=None, max_length=MAX_TECHNOLOGIES)
     team_size: int | None = Field(default=None, ge=0, le=1_000_000)
 
     _technologies = field_validator("technologies")(clean_terms)
@@ -61,9 +126,11 @@ class ExperienceFields(RequestModel):
 class ExperienceCreate(ExperienceFields):
     """A new experience: ``title``, ``employment_type`` and ``start_date`` are required."""
 
+    rules = EXPERIENCE_RULES
+
     title: str = Field(min_length=1, max_length=200)
     employment_type: EmploymentType = "full_time"
-    start_date: date
+    start_date: IsoDate
     is_current: bool = False
 
 
@@ -80,40 +147,24 @@ class BulkExperienceCreate(RequestModel):
 REQUIRED_EXPERIENCE_FIELDS = ("title", "employment_type", "start_date", "is_current")
 
 
-def experience_errors(
-    record: dict[str, Any], *, today: date, prefix: str = ""
-) -> list[dict[str, str]]:
-    """Cross-field rule violations of a complete (merged) experience, as field errors.
+def experience_errors(record: Mapping[str, Any], *, prefix: str = "") -> list[dict[str, str]]:
+    """:data:`EXPERIENCE_RULES` broken by a complete (merged) experience, as field errors.
 
-    - ``end_date`` on or after ``start_date``; neither before 1940 nor in the future;
-    - a current role has no ``end_date``; a past role needs one (its length counts in the
-      summaries, so "ended at an unknown date" would make them guesswork).
+    A past role needs an ``end_date``: its length counts in the summaries, so "ended at an
+    unknown date" would make them guesswork.
     """
-    errors: list[dict[str, str]] = []
-
-    def error(field: str, message: str) -> None:
-        errors.append({"field": f"{prefix}{field}", "message": message})
-
-    for name in REQUIRED_EXPERIENCE_FIELDS:
-        if record.get(name) is None:
-            error(name, "may not be null")
-    start, end = record.get("start_date"), record.get("end_date")
-    if start is not None and not EARLIEST_DATE <= start <= today:
-        error("start_date", f"must be between {EARLIEST_DATE.isoformat()} and today")
-    if end is not None and end > today:
-        error("end_date", "must not be in the future (mark the role current instead)")
-    if start is not None and end is not None and end < start:
-        error("end_date", "must be on or after start_date")
-    if record.get("is_current") and end is not None:
-        error("end_date", "a current role has no end_date")
-    if record.get("is_current") is False and end is None:
-        error("end_date", "required unless is_current is true")
+    values = {name: record.get(name) for name in REQUIRED_EXPERIENCE_FIELDS + ("end_date",)}
+    errors = []
+    for rule in EXPERIENCE_RULES:
+        message = rule.check(values) if rule.check is not None else None
+        if message is not None:
+            errors.append({"field": f"{prefix}{rule.field}", "message": message})
     return errors
 
 
-def check_experience(record: dict[str, Any], *, today: date) -> None:
+def check_experience(record: Mapping[str, Any]) -> None:
     """:func:`experience_errors` as a 422 problem when there are any."""
-    errors = experience_errors(record, today=today)
+    errors = experience_errors(record)
     if errors:
         raise ValidationProblem("One or more fields are invalid.", errors=errors)
 
@@ -125,15 +176,31 @@ class ExperienceQuery(RequestModel):
     the range). ``skill``: a skill attached to the role or one of its technologies.
     """
 
+    rules = (
+        CURSOR_RULE,
+        Rule(
+            "start_to",
+            "on or after `start_from`",
+            ("start_from", "start_to"),
+            lambda values: (
+                "must be on or after start_from"
+                if values["start_from"]
+                and values["start_to"]
+                and values["start_to"] < values["start_from"]
+                else None
+            ),
+        ),
+    )
+
     company: str | None = Field(default=None, max_length=200)
     q: str | None = Field(default=None, max_length=200, description="text in the title")
     skill: str | None = Field(default=None, max_length=100)
-    start_from: date | None = None
-    start_to: date | None = None
+    start_from: IsoDate | None = None
+    start_to: IsoDate | None = None
     is_current: bool | None = None
     employment_type: EmploymentType | None = None
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: Cursor | None = None
 
 
 class DuplicateRequest(RequestModel):
@@ -158,37 +225,46 @@ class ArchiveRequest(RequestModel):
 class ArchiveQuery(RequestModel):
     """``GET /me/experiences/archive``: newest archived first, keyset pagination."""
 
+    rules = (CURSOR_RULE,)
+
     limit: int = Field(default=20, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: Cursor | None = None
+
+
+def _last_used_bounds(values: Mapping[str, Any]) -> str | None:
+    value = values["last_used"]
+    if value is not None and not EARLIEST_DATE <= value <= _today():
+        return "must be between 1940-01-01 and today"
+    return None
+
+
+LAST_USED_RULE = Rule(
+    "last_used", "between 1940-01-01 and today (UTC)", ("last_used",), _last_used_bounds
+)
 
 
 class SkillFields(RequestModel):
-    """Every field of a skill, all optional (the base of create and update)."""
+    """Every field of a skill, all optional (the base of create and update).
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    experience_id: str | None = Field(default=None, min_length=1, max_length=26)
+    ``name`` and ``is_primary`` may be changed but never cleared: they are not nullable.
+    """
+
+    rules = (LAST_USED_RULE,)
+
+    name: str = omittable(min_length=1, max_length=100)
+    experience_id: Id | None = None
     category: str | None = Field(default=None, max_length=50)
     proficiency_level: int | None = Field(default=None, ge=1, le=5)
-    years_experience: Decimal | None = Field(default=None, ge=0, le=999, decimal_places=1)
-    last_used: date | None = None
-    is_primary: bool | None = None
+    years_experience: decimal_number(places=1, minimum=0, maximum=999) | None = None  # type: ignore[valid-type]
+    last_used: IsoDate | None = None
+    is_primary: bool = omittable()
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("must not be blank")
-        return value
-
-    @field_validator("last_used")
-    @classmethod
-    def _last_used(cls, value: date | None) -> date | None:
-        if value is not None and not EARLIEST_DATE <= value <= date.today():
-            raise ValueError("must be between 1940-01-01 and today")
-        return value
+        return collapse_spaces(value)
 
 
 class SkillCreate(SkillFields):
@@ -205,12 +281,14 @@ class SkillUpdate(SkillFields):
 class SkillQuery(RequestModel):
     """``GET /me/skills``: by name, with filters and keyset pagination."""
 
+    rules = (CURSOR_RULE,)
+
     q: str | None = Field(default=None, max_length=100)
     category: str | None = Field(default=None, max_length=50)
-    experience_id: str | None = Field(default=None, max_length=26)
+    experience_id: Id | None = None
     standalone: bool | None = None
     limit: int = Field(default=50, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: Cursor | None = None
 
 
 class SkillsSummaryQuery(RequestModel):

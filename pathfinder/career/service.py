@@ -169,9 +169,7 @@ def create_experiences(
     records = [item.model_dump() for item in items]
     errors = []
     for index, record in enumerate(records):
-        errors += experience_errors(
-            record, today=today, prefix=f"{prefix}.{index}." if prefix else ""
-        )
+        errors += experience_errors(record, prefix=f"{prefix}.{index}." if prefix else "")
     if errors:
         raise ValidationProblem("One or more fields are invalid.", errors=errors)
     now = datetime.now(UTC)
@@ -217,7 +215,7 @@ def update_experience(
         row = _experience_or_404(conn, tables, experience_id)
         merged = {**open_experience(cipher, "experiences", row, user_id=principal.user_id)}
         merged.update(changes)
-        check_experience(merged, today=today)
+        check_experience(merged)
         if changes:
             merged["updated_at"] = datetime.now(UTC)
             values = reseal_experience(

@@ -33,6 +33,7 @@ bp = Blueprint("chat", __name__)
     responses={201: ChatConversationOpened},
     tags=("chat",),
     body_required=False,
+    links={"conversation_id": "/id"},
 )
 def create_conversation() -> ResponseReturnValue:
     """Start a conversation (title, optional context and model)."""
@@ -49,7 +50,7 @@ def list_conversations() -> ResponseReturnValue:
     return jsonify(service.list_conversations(caller(), query)), 200
 
 
-@bp.get("/me/chat/conversations/<conversation_id>")
+@bp.get("/me/chat/conversations/<id:conversation_id>")
 @requires("user")
 @contract(query=MessagesQuery, responses={200: ChatConversationDetail}, tags=("chat",))
 def get_conversation(conversation_id: str) -> ResponseReturnValue:
@@ -58,7 +59,7 @@ def get_conversation(conversation_id: str) -> ResponseReturnValue:
     return jsonify(service.get_conversation(caller(), conversation_id, query)), 200
 
 
-@bp.delete("/me/chat/conversations/<conversation_id>")
+@bp.delete("/me/chat/conversations/<id:conversation_id>")
 @requires("user")
 @contract(responses={204: None}, tags=("chat",))
 def delete_conversation(conversation_id: str) -> ResponseReturnValue:
@@ -67,7 +68,7 @@ def delete_conversation(conversation_id: str) -> ResponseReturnValue:
     return "", 204
 
 
-@bp.post("/me/chat/conversations/<conversation_id>/messages")
+@bp.post("/me/chat/conversations/<id:conversation_id>/messages")
 @requires("user")
 @contract(body=MessageCreate, responses={201: ChatExchange}, tags=("chat",))
 def send_message(conversation_id: str) -> ResponseReturnValue:

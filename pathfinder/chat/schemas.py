@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
+from pathfinder.api.contract import app_enum
+from pathfinder.api.pagination import CURSOR_RULE, Cursor
 from pathfinder.api.validation import RequestModel
 
 MAX_PAGE = 100
@@ -18,22 +22,42 @@ class ConversationCreate(RequestModel):
 
     title: str = Field(default=DEFAULT_TITLE, min_length=1, max_length=200)
     context: str | None = Field(default=None, max_length=MAX_CONTEXT_CHARS)
-    model: str | None = Field(default=None, min_length=1, max_length=100)
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="One of the models the configured provider offers; null: its default.",
+        json_schema_extra=app_enum("chat_models", lambda app: _models_of(app)),
+    )
+
+
+def _models_of(app: Any) -> tuple[str, ...]:
+    """The models a conversation may ask for on ``app`` (none when chat is misconfigured)."""
+    from pathfinder.chat.providers import ChatProviderError, provider_from_config
+
+    try:
+        return provider_from_config(app.config).models()
+    except ChatProviderError:
+        return ()
 
 
 class ConversationListQuery(RequestModel):
     """Most recently active first; ``q`` searches titles (case-insensitive substring)."""
 
+    rules = (CURSOR_RULE,)
+
     q: str | None = Field(default=None, min_length=1, max_length=200)
     limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: Cursor | None = None
 
 
 class MessagesQuery(RequestModel):
     """A page of a conversation's messages, oldest first."""
 
+    rules = (CURSOR_RULE,)
+
     limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: Cursor | None = None
 
 
 class MessageCreate(RequestModel):

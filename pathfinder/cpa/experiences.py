@@ -124,7 +124,12 @@ def validate_content(
         raise ValidationProblem("One or more fields are invalid.", errors=errors)
     counts = narrative.count(fields, narrative.response_char_limit())
     if counts.over_limit:
-        raise ResponseTooLong(narrative.describe_over_limit(counts), counts=counts.as_json())
+        message = narrative.describe_over_limit(counts)
+        raise ResponseTooLong(
+            message,
+            counts=counts.as_json(),
+            errors=[{"field": part, "message": message} for part, n in counts.parts.items() if n],
+        )
     return counts
 
 

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify
 from flask.typing import ResponseReturnValue
 from pydantic import BaseModel
 
-from pathfinder.api.contract import Media, contract
+from pathfinder.api.contract import Media, Rule, contract
 from pathfinder.api.errors import Problem
 from pathfinder.api.validation import parse_body, parse_query
 from pathfinder.auth.policy import requires
@@ -147,13 +147,15 @@ def list_reports() -> ResponseReturnValue:
 
 @bp.post("/cpa/reports")
 @requires("user")
-@contract(body=ReportCreate, responses={201: CpaReportChecked}, tags=REPORTS)
+@contract(
+    body=ReportCreate, responses={201: CpaReportChecked}, tags=REPORTS, links={"report_id": "/id"}
+)
 def create_report() -> ResponseReturnValue:
     """A new report period (409 when it overlaps one of mine)."""
     return jsonify(service.create_report(caller(), parse_body(ReportCreate))), 201
 
 
-@bp.get("/cpa/reports/<report_id>")
+@bp.get("/cpa/reports/<id:report_id>")
 @requires("user")
 @contract(responses={200: CpaReportDetail}, tags=REPORTS)
 def get_report(report_id: str) -> ResponseReturnValue:
@@ -161,7 +163,7 @@ def get_report(report_id: str) -> ResponseReturnValue:
     return jsonify(service.get_report(caller(), report_id)), 200
 
 
-@bp.patch("/cpa/reports/<report_id>")
+@bp.patch("/cpa/reports/<id:report_id>")
 @requires("user")
 @contract(body=ReportUpdate, responses={200: CpaReportChecked}, tags=REPORTS)
 def update_report(report_id: str) -> ResponseReturnValue:
@@ -171,7 +173,7 @@ def update_report(report_id: str) -> ResponseReturnValue:
     return jsonify(service.update_report(principal, report_id, body)), 200
 
 
-@bp.delete("/cpa/reports/<report_id>")
+@bp.delete("/cpa/reports/<id:report_id>")
 @requires("user")
 @contract(query=VersionQuery, responses={204: None}, tags=REPORTS)
 def delete_report(report_id: str) -> ResponseReturnValue:
@@ -185,7 +187,7 @@ def delete_report(report_id: str) -> ResponseReturnValue:
 # -- experiences -------------------------------------------------------------------------------
 
 
-@bp.get("/cpa/reports/<report_id>/experiences")
+@bp.get("/cpa/reports/<id:report_id>/experiences")
 @requires("user")
 @contract(query=CpaPageQuery, responses={200: CpaPage[CpaExperience]}, tags=EXPERIENCES)
 def list_experiences(report_id: str) -> ResponseReturnValue:
@@ -195,9 +197,14 @@ def list_experiences(report_id: str) -> ResponseReturnValue:
     return jsonify(experiences.list_experiences(principal, report_id, query)), 200
 
 
-@bp.post("/cpa/reports/<report_id>/experiences")
+@bp.post("/cpa/reports/<id:report_id>/experiences")
 @requires("user")
-@contract(body=CpaExperienceCreate, responses={201: CpaExperience}, tags=EXPERIENCES)
+@contract(
+    body=CpaExperienceCreate,
+    responses={201: CpaExperience},
+    tags=EXPERIENCES,
+    links={"experience_id": "/id"},
+)
 def create_experience(report_id: str) -> ResponseReturnValue:
     """Add an experience write-up to one of my editable reports (version 1)."""
     principal = caller()
@@ -205,7 +212,7 @@ def create_experience(report_id: str) -> ResponseReturnValue:
     return jsonify(experiences.create_experience(principal, report_id, body)), 201
 
 
-@bp.get("/cpa/experiences/<experience_id>")
+@bp.get("/cpa/experiences/<id:experience_id>")
 @requires("user")
 @contract(responses={200: CpaExperienceDetail}, tags=EXPERIENCES)
 def get_experience(experience_id: str) -> ResponseReturnValue:
@@ -213,7 +220,7 @@ def get_experience(experience_id: str) -> ResponseReturnValue:
     return jsonify(experiences.get_experience(caller(), experience_id)), 200
 
 
-@bp.patch("/cpa/experiences/<experience_id>")
+@bp.patch("/cpa/experiences/<id:experience_id>")
 @requires("user")
 @contract(body=CpaExperienceUpdate, responses={200: CpaExperience}, tags=EXPERIENCES)
 def update_experience(experience_id: str) -> ResponseReturnValue:
@@ -225,7 +232,7 @@ def update_experience(experience_id: str) -> ResponseReturnValue:
     return jsonify(experiences.update_experience(principal, experience_id, body)), 200
 
 
-@bp.delete("/cpa/experiences/<experience_id>")
+@bp.delete("/cpa/experiences/<id:experience_id>")
 @requires("user")
 @contract(query=ExperienceVersionQuery, responses={204: None}, tags=EXPERIENCES)
 def delete_experience(experience_id: str) -> ResponseReturnValue:
@@ -238,7 +245,7 @@ def delete_experience(experience_id: str) -> ResponseReturnValue:
     return "", 204
 
 
-@bp.get("/cpa/experiences/<experience_id>/versions")
+@bp.get("/cpa/experiences/<id:experience_id>/versions")
 @requires("user")
 @contract(query=CpaPageQuery, responses={200: CpaPage[CpaExperienceVersion]}, tags=EXPERIENCES)
 def list_versions(experience_id: str) -> ResponseReturnValue:
@@ -248,7 +255,7 @@ def list_versions(experience_id: str) -> ResponseReturnValue:
     return jsonify(experiences.list_versions(principal, experience_id, query)), 200
 
 
-@bp.post("/cpa/experiences/<experience_id>/restore")
+@bp.post("/cpa/experiences/<id:experience_id>/restore")
 @requires("user")
 @contract(body=RestoreRequest, responses={201: CpaExperience}, tags=EXPERIENCES)
 def restore_version(experience_id: str) -> ResponseReturnValue:
@@ -258,7 +265,7 @@ def restore_version(experience_id: str) -> ResponseReturnValue:
     return jsonify(experiences.restore_version(principal, experience_id, body.version_number)), 201
 
 
-@bp.post("/cpa/experiences/<experience_id>/review")
+@bp.post("/cpa/experiences/<id:experience_id>/review")
 @requires("user")
 @contract(body=ExperienceReview, responses={200: CpaExperience}, tags=EXPERIENCES)
 def review_experience(experience_id: str) -> ResponseReturnValue:
@@ -273,7 +280,7 @@ def review_experience(experience_id: str) -> ResponseReturnValue:
 # -- activities and time -----------------------------------------------------------------------
 
 
-@bp.get("/cpa/experiences/<experience_id>/activities")
+@bp.get("/cpa/experiences/<id:experience_id>/activities")
 @requires("user")
 @contract(query=CpaPageQuery, responses={200: CpaPage[CpaActivity]}, tags=TRACKING)
 def list_activities(experience_id: str) -> ResponseReturnValue:
@@ -283,9 +290,11 @@ def list_activities(experience_id: str) -> ResponseReturnValue:
     return jsonify(tracking.list_activities(principal, experience_id, query)), 200
 
 
-@bp.post("/cpa/experiences/<experience_id>/activities")
+@bp.post("/cpa/experiences/<id:experience_id>/activities")
 @requires("user")
-@contract(body=ActivityCreate, responses={201: CpaActivity}, tags=TRACKING)
+@contract(
+    body=ActivityCreate, responses={201: CpaActivity}, tags=TRACKING, links={"activity_id": "/id"}
+)
 def create_activity(experience_id: str) -> ResponseReturnValue:
     """Add an activity to an experience's breakdown."""
     principal = caller()
@@ -293,7 +302,7 @@ def create_activity(experience_id: str) -> ResponseReturnValue:
     return jsonify(tracking.create_activity(principal, experience_id, body)), 201
 
 
-@bp.get("/cpa/activities/<activity_id>")
+@bp.get("/cpa/activities/<id:activity_id>")
 @requires("user")
 @contract(responses={200: CpaActivity}, tags=TRACKING)
 def get_activity(activity_id: str) -> ResponseReturnValue:
@@ -301,7 +310,7 @@ def get_activity(activity_id: str) -> ResponseReturnValue:
     return jsonify(tracking.get_activity(caller(), activity_id)), 200
 
 
-@bp.patch("/cpa/activities/<activity_id>")
+@bp.patch("/cpa/activities/<id:activity_id>")
 @requires("user")
 @contract(body=ActivityUpdate, responses={200: CpaActivity}, tags=TRACKING)
 def update_activity(activity_id: str) -> ResponseReturnValue:
@@ -311,7 +320,7 @@ def update_activity(activity_id: str) -> ResponseReturnValue:
     return jsonify(tracking.update_activity(principal, activity_id, body)), 200
 
 
-@bp.delete("/cpa/activities/<activity_id>")
+@bp.delete("/cpa/activities/<id:activity_id>")
 @requires("user")
 @contract(responses={204: None}, tags=TRACKING)
 def delete_activity(activity_id: str) -> ResponseReturnValue:
@@ -320,7 +329,7 @@ def delete_activity(activity_id: str) -> ResponseReturnValue:
     return "", 204
 
 
-@bp.get("/cpa/experiences/<experience_id>/time-entries")
+@bp.get("/cpa/experiences/<id:experience_id>/time-entries")
 @requires("user")
 @contract(query=CpaPageQuery, responses={200: CpaTimeEntryPage}, tags=TRACKING)
 def list_time_entries(experience_id: str) -> ResponseReturnValue:
@@ -330,9 +339,14 @@ def list_time_entries(experience_id: str) -> ResponseReturnValue:
     return jsonify(tracking.list_time_entries(principal, experience_id, query)), 200
 
 
-@bp.post("/cpa/experiences/<experience_id>/time-entries")
+@bp.post("/cpa/experiences/<id:experience_id>/time-entries")
 @requires("user")
-@contract(body=TimeEntryCreate, responses={201: CpaTimeEntryChanged}, tags=TRACKING)
+@contract(
+    body=TimeEntryCreate,
+    responses={201: CpaTimeEntryChanged},
+    tags=TRACKING,
+    links={"entry_id": "/id"},
+)
 def create_time_entry(experience_id: str) -> ResponseReturnValue:
     """Log time on an experience for one day (409 when that day has an entry)."""
     principal = caller()
@@ -342,7 +356,7 @@ def create_time_entry(experience_id: str) -> ResponseReturnValue:
     return jsonify(tracking.create_time_entry(principal, experience_id, body)), 201
 
 
-@bp.get("/cpa/time-entries/<entry_id>")
+@bp.get("/cpa/time-entries/<id:entry_id>")
 @requires("user")
 @contract(responses={200: CpaTimeEntry}, tags=TRACKING)
 def get_time_entry(entry_id: str) -> ResponseReturnValue:
@@ -350,7 +364,7 @@ def get_time_entry(entry_id: str) -> ResponseReturnValue:
     return jsonify(tracking.get_time_entry(caller(), entry_id)), 200
 
 
-@bp.patch("/cpa/time-entries/<entry_id>")
+@bp.patch("/cpa/time-entries/<id:entry_id>")
 @requires("user")
 @contract(body=TimeEntryUpdate, responses={200: CpaTimeEntryChanged}, tags=TRACKING)
 def update_time_entry(entry_id: str) -> ResponseReturnValue:
@@ -360,7 +374,7 @@ def update_time_entry(entry_id: str) -> ResponseReturnValue:
     return jsonify(tracking.update_time_entry(principal, entry_id, body)), 200
 
 
-@bp.delete("/cpa/time-entries/<entry_id>")
+@bp.delete("/cpa/time-entries/<id:entry_id>")
 @requires("user")
 @contract(responses={204: None}, tags=TRACKING)
 def delete_time_entry(entry_id: str) -> ResponseReturnValue:
@@ -372,7 +386,7 @@ def delete_time_entry(entry_id: str) -> ResponseReturnValue:
 # -- submissions -------------------------------------------------------------------------------
 
 
-@bp.get("/cpa/reports/<report_id>/submissions")
+@bp.get("/cpa/reports/<id:report_id>/submissions")
 @requires("user")
 @contract(query=CpaPageQuery, responses={200: CpaPage[CpaSubmissionSummary]}, tags=SUBMISSIONS)
 def list_submissions(report_id: str) -> ResponseReturnValue:
@@ -382,9 +396,20 @@ def list_submissions(report_id: str) -> ResponseReturnValue:
     return jsonify(submissions.list_submissions(principal, report_id, query)), 200
 
 
-@bp.post("/cpa/reports/<report_id>/submissions")
+@bp.post("/cpa/reports/<id:report_id>/submissions")
 @requires("user")
-@contract(body=SubmissionCreate, responses={201: CpaSubmission}, tags=SUBMISSIONS)
+@contract(
+    body=SubmissionCreate,
+    responses={201: CpaSubmission},
+    tags=SUBMISSIONS,
+    links={"submission_id": "/id"},
+    rules=(
+        Rule(
+            "report",
+            "has at least one experience, each within the configured character limit",
+        ),
+    ),
+)
 def create_submission(report_id: str) -> ResponseReturnValue:
     """Freeze the report into a submission with its SHA-256 (nothing is sent anywhere)."""
     principal = caller()
@@ -392,7 +417,7 @@ def create_submission(report_id: str) -> ResponseReturnValue:
     return jsonify(submissions.create_submission(principal, report_id, body)), 201
 
 
-@bp.get("/cpa/submissions/<submission_id>")
+@bp.get("/cpa/submissions/<id:submission_id>")
 @requires("user")
 @contract(responses={200: CpaSubmission}, tags=SUBMISSIONS)
 def get_submission(submission_id: str) -> ResponseReturnValue:
@@ -400,7 +425,7 @@ def get_submission(submission_id: str) -> ResponseReturnValue:
     return jsonify(submissions.get_submission(caller(), submission_id)), 200
 
 
-@bp.delete("/cpa/submissions/<submission_id>")
+@bp.delete("/cpa/submissions/<id:submission_id>")
 @requires("user")
 @contract(responses={204: None}, tags=SUBMISSIONS)
 def delete_submission(submission_id: str) -> ResponseReturnValue:
@@ -409,7 +434,7 @@ def delete_submission(submission_id: str) -> ResponseReturnValue:
     return "", 204
 
 
-@bp.post("/cpa/submissions/<submission_id>/status")
+@bp.post("/cpa/submissions/<id:submission_id>/status")
 @requires("user")
 @contract(
     body=SubmissionStatusChange, responses={200: CpaSubmissionStatusChanged}, tags=SUBMISSIONS
@@ -423,7 +448,7 @@ def change_submission_status(submission_id: str) -> ResponseReturnValue:
     return jsonify(submissions.change_status(principal, submission_id, body)), 200
 
 
-@bp.get("/cpa/submissions/<submission_id>/history")
+@bp.get("/cpa/submissions/<id:submission_id>/history")
 @requires("user")
 @contract(query=CpaPageQuery, responses={200: CpaPage[CpaSubmissionEvent]}, tags=SUBMISSIONS)
 def list_submission_history(submission_id: str) -> ResponseReturnValue:
@@ -433,7 +458,7 @@ def list_submission_history(submission_id: str) -> ResponseReturnValue:
     return jsonify(submissions.list_history(principal, submission_id, query)), 200
 
 
-@bp.get("/cpa/submissions/<submission_id>/export")
+@bp.get("/cpa/submissions/<id:submission_id>/export")
 @requires("user")
 @contract(query=ExportQuery, responses={200: EXPORT_FILE}, tags=SUBMISSIONS)
 def export_submission(submission_id: str) -> ResponseReturnValue:
@@ -462,13 +487,13 @@ def list_drafts() -> ResponseReturnValue:
 
 @bp.post("/cpa/drafts")
 @requires("user")
-@contract(body=DraftCreate, responses={201: CpaDraft}, tags=DRAFTS)
+@contract(body=DraftCreate, responses={201: CpaDraft}, tags=DRAFTS, links={"draft_id": "/id"})
 def create_draft() -> ResponseReturnValue:
     """A new draft write-up for any competency (the limit is shown, not enforced)."""
     return jsonify(drafts.create_draft(caller(), parse_body(DraftCreate))), 201
 
 
-@bp.get("/cpa/drafts/<draft_id>")
+@bp.get("/cpa/drafts/<id:draft_id>")
 @requires("user")
 @contract(responses={200: CpaDraft}, tags=DRAFTS)
 def get_draft(draft_id: str) -> ResponseReturnValue:
@@ -476,7 +501,7 @@ def get_draft(draft_id: str) -> ResponseReturnValue:
     return jsonify(drafts.get_draft(caller(), draft_id)), 200
 
 
-@bp.patch("/cpa/drafts/<draft_id>")
+@bp.patch("/cpa/drafts/<id:draft_id>")
 @requires("user")
 @contract(body=DraftUpdate, responses={200: CpaDraft}, tags=DRAFTS)
 def update_draft(draft_id: str) -> ResponseReturnValue:
@@ -486,7 +511,7 @@ def update_draft(draft_id: str) -> ResponseReturnValue:
     return jsonify(drafts.update_draft(principal, draft_id, body)), 200
 
 
-@bp.delete("/cpa/drafts/<draft_id>")
+@bp.delete("/cpa/drafts/<id:draft_id>")
 @requires("user")
 @contract(responses={204: None}, tags=DRAFTS)
 def delete_draft(draft_id: str) -> ResponseReturnValue:
@@ -495,9 +520,14 @@ def delete_draft(draft_id: str) -> ResponseReturnValue:
     return "", 204
 
 
-@bp.post("/cpa/drafts/<draft_id>/promote")
+@bp.post("/cpa/drafts/<id:draft_id>/promote")
 @requires("user")
-@contract(body=DraftPromote, responses={201: CpaDraftPromotion}, tags=DRAFTS)
+@contract(
+    body=DraftPromote,
+    responses={201: CpaDraftPromotion},
+    tags=DRAFTS,
+    links={"experience_id": "/experience/id"},
+)
 def promote_draft(draft_id: str) -> ResponseReturnValue:
     """Copy a draft into a report as a new experience (all experience rules apply)."""
     principal = caller()

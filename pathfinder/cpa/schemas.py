@@ -7,24 +7,39 @@ inside the report period, overlapping periods, the character limit) are the serv
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
-from pathfinder.api.validation import RequestModel
-from pathfinder.auth.schemas import check_email
+from pathfinder.api.fields import STRIPPED, Id, IsoDate, IsoDateTime, decimal_number, omittable
+from pathfinder.api.validation import RequestModel, Rule
+from pathfinder.auth.schemas import Email
 from pathfinder.cpa.paging import CpaPageQuery
 from pathfinder.schema.shared.cpa import ROUTES, TIME_CATEGORIES
 
 # Per part, before the configured limit on the total is applied: only a sanity bound.
 NARRATIVE_MAX = 50_000
 
+# CPA text is kept as written (not stripped): its patterns are the whole rule. A line has
+# no control character and, where it is required, one that is not a space; a narrative
+# may hold line breaks and tabs.
+_LINE = r"[^\x00-\x1f\x7f]"
+_VISIBLE = f"[^\\x00-\\x20\\x7f{STRIPPED}]"
+REQUIRED_LINE_PATTERN = f"^{_LINE}*{_VISIBLE}{_LINE}*$"
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
 
 def _single_line(value: str) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise ValueError("must be one line of text without control characters")
+    return value
+
+
+def _visible(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
     return value
 
 
@@ -34,17 +49,39 @@ def _text(value: str) -> str:
     return value
 
 
-Line = Annotated[str, AfterValidator(_single_line)]
-Title = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_single_line)]
-Narrative = Annotated[str, Field(max_length=NARRATIVE_MAX), AfterValidator(_text)]
+def _line(max_length: int) -> Any:
+    """One line of required text, at most ``max_length`` characters."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=False, min_length=1, max_length=max_length),
+        AfterValidator(_single_line),
+        AfterValidator(_visible),
+        Field(json_schema_extra={"pattern": REQUIRED_LINE_PATTERN}),
+    ]
+
+
+def _text_of(max_length: int) -> Any:
+    """Free text with line breaks, at most ``max_length`` characters."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=False, max_length=max_length),
+        AfterValidator(_text),
+        Field(json_schema_extra={"pattern": TEXT_PATTERN}),
+    ]
+
+
+Title = _line(200)
+ActivityType = _line(50)
+Narrative = _text_of(NARRATIVE_MAX)
 Code = Annotated[
     str,
-    Field(min_length=3, max_length=8, pattern=r"^[A-Za-z]{2}[0-9]{1,2}$"),
+    StringConstraints(strip_whitespace=False, pattern=r"^[A-Za-z]{2}[0-9]{1,2}$"),
     AfterValidator(str.upper),
 ]
-FrameworkVersion = Annotated[str, Field(min_length=1, max_length=20), AfterValidator(_single_line)]
+FrameworkVersion = _line(20)
 Level = Annotated[int, Field(ge=0, le=2)]
-Hours = Annotated[Decimal, Field(ge=0, max_digits=7, decimal_places=2)]
+Hours = decimal_number(places=2, minimum=0, maximum=99_999.99)
+DayHours = decimal_number(places=2, minimum=0.01, maximum=24)
 Route = Literal["EVR", "PPR"]
 TimeCategory = Literal["direct_work", "supervision", "training", "research", "documentation"]
 # The Literals are spelled out for the type checker; they must name what the CHECKs allow.
@@ -52,30 +89,56 @@ if set(get_args(Route)) != set(ROUTES) or set(get_args(TimeCategory)) != set(TIM
     raise RuntimeError("cpa schemas are out of step with pathfinder.schema.shared.cpa")
 
 
-def _end_after_start(start_field: str, *, strict: bool):  # type: ignore[no-untyped-def]
-    """A validator for an end date: after (``strict``) or not before the start date."""
+def _order(start_field: str, end_field: str, *, strict: bool) -> Rule:
+    """The rule: ``end_field`` after (``strict``) or not before ``start_field``."""
 
-    def check(value: date | None, info: ValidationInfo) -> date | None:
-        start = info.data.get(start_field)
-        if value is not None and start is not None:
-            if strict and value <= start:
-                raise ValueError(f"must be after {start_field}")
-            if not strict and value < start:
-                raise ValueError(f"must not be before {start_field}")
-        return value
+    def check(values: Mapping[str, Any]) -> str | None:
+        start, end = values[start_field], values[end_field]
+        if start is None or end is None:
+            return None
+        if strict and end <= start:
+            return f"must be after {start_field}"
+        if not strict and end < start:
+            return f"must not be before {start_field}"
+        return None
 
-    return check
+    says = f"{'after' if strict else 'not before'} `{start_field}`"
+    return Rule(end_field, says, (start_field, end_field), check)
+
+
+KNOWN_CODE = Rule(
+    "sub_competency_code", "a competency of the report's (or the draft's) framework version"
+)
+KNOWN_FRAMEWORK = Rule("framework_version", "a framework version Pathfinder knows")
+IN_PERIOD = (
+    Rule("experience_start_date", "within the report's period"),
+    Rule("experience_end_date", "within the report's period"),
+)
+NARRATIVE_LIMIT = tuple(
+    Rule(
+        part,
+        "the four parts together (`challenge`, `actions`, `results`, `lessons_learned`) "
+        "within the configured character limit; each part with text is named",
+    )
+    for part in ("challenge", "actions", "results", "lessons_learned")
+)
 
 
 # -- reports -----------------------------------------------------------------------------------
 
 
+PERIOD_ORDER = _order("period_start", "period_end", strict=True)
+NO_OVERLAP = Rule("period_start", "the period does not overlap another report of yours")
+
+
 class ReportCreate(RequestModel):
+    rules = (PERIOD_ORDER, KNOWN_FRAMEWORK, NO_OVERLAP)
+
     route: Route
     employer_name: Title
     position_title: Title
-    period_start: date
-    period_end: date
+    period_start: IsoDate
+    period_end: IsoDate
     hours_worked: Hours | None = None
     leave_days: int | None = Field(default=None, ge=0, le=3660)
     submission_deadline: date | None = Field(
@@ -83,18 +146,26 @@ class ReportCreate(RequestModel):
     )
     framework_version: FrameworkVersion | None = None
 
-    _period = field_validator("period_end")(_end_after_start("period_start", strict=True))
-
 
 class ReportUpdate(RequestModel):
-    """Changed fields of a report; ``version`` is the one the client last read."""
+    """Changed fields of a report; ``version`` is the one the client last read.
+
+    The fields but ``hours_worked`` and ``leave_days`` may be changed, not cleared.
+    """
+
+    rules = (
+        PERIOD_ORDER,
+        Rule("period_end", "after `period_start`, as sent or as stored"),
+        NO_OVERLAP,
+        Rule("period_start", "the report's experiences stay within the period"),
+    )
 
     version: int = Field(ge=1)
-    route: Route | None = None
-    employer_name: Title | None = None
-    position_title: Title | None = None
-    period_start: date | None = None
-    period_end: date | None = None
+    route: Route = omittable()
+    employer_name: Title = omittable()
+    position_title: Title = omittable()
+    period_start: IsoDate = omittable()
+    period_end: IsoDate = omittable()
     hours_worked: Hours | None = None
     leave_days: int | None = Field(default=None, ge=0, le=3660)
     submission_deadline: date | None = None
@@ -109,31 +180,43 @@ class VersionQuery(RequestModel):
 # -- experiences -------------------------------------------------------------------------------
 
 
+EXPERIENCE_ORDER = _order("experience_start_date", "experience_end_date", strict=False)
+
+
 class CpaExperienceCreate(RequestModel):
+    rules = (EXPERIENCE_ORDER, KNOWN_CODE, *IN_PERIOD, *NARRATIVE_LIMIT)
+
     sub_competency_code: Code
     experience_title: Title
-    experience_start_date: date
-    experience_end_date: date | None = None
+    experience_start_date: IsoDate
+    experience_end_date: IsoDate | None = None
     proficiency_level: Level
     challenge: Narrative | None = None
     actions: Narrative | None = None
     results: Narrative | None = None
     lessons_learned: Narrative | None = None
 
-    _dates = field_validator("experience_end_date")(
-        _end_after_start("experience_start_date", strict=False)
-    )
-
 
 class CpaExperienceUpdate(RequestModel):
-    """Changed fields; the edit becomes a new version. ``version_number`` as last read."""
+    """Changed fields; the edit becomes a new version. ``version_number`` as last read.
+
+    The code, title, start date and level may be changed, not cleared.
+    """
+
+    rules = (
+        EXPERIENCE_ORDER,
+        Rule("experience_end_date", "not before `experience_start_date`, as sent or stored"),
+        KNOWN_CODE,
+        *IN_PERIOD,
+        *NARRATIVE_LIMIT,
+    )
 
     version_number: int = Field(ge=1)
-    sub_competency_code: Code | None = None
-    experience_title: Title | None = None
-    experience_start_date: date | None = None
-    experience_end_date: date | None = None
-    proficiency_level: Level | None = None
+    sub_competency_code: Code = omittable()
+    experience_title: Title = omittable()
+    experience_start_date: IsoDate = omittable()
+    experience_end_date: IsoDate | None = None
+    proficiency_level: Level = omittable()
     challenge: Narrative | None = None
     actions: Narrative | None = None
     results: Narrative | None = None
@@ -153,63 +236,85 @@ class ExperienceVersionQuery(RequestModel):
 class ExperienceReview(RequestModel):
     """The provincial reviewer's assessment, recorded by the candidate."""
 
-    approval_status: Literal["approved", "rejected", "revision_requested"]
-    # Validated even when absent: an approval needs the level the reviewer confirmed.
-    approved_level: Level | None = Field(default=None, validate_default=True)
+    rules = (
+        Rule(
+            "approved_level",
+            "given when `approval_status` is `approved`",
+            ("approval_status", "approved_level"),
+            lambda values: (
+                "the confirmed level is needed when the experience is approved"
+                if values["approval_status"] == "approved" and values["approved_level"] is None
+                else None
+            ),
+        ),
+    )
 
-    @field_validator("approved_level")
-    @classmethod
-    def _level_when_approved(cls, value: int | None, info: ValidationInfo) -> int | None:
-        if info.data.get("approval_status") == "approved" and value is None:
-            raise ValueError("the confirmed level is needed when the experience is approved")
-        return value
+    approval_status: Literal["approved", "rejected", "revision_requested"]
+    approved_level: Level | None = None
 
 
 # -- breakdown and time ------------------------------------------------------------------------
 
 
+ActivityText = _text_of(5000)
+ActivityImpact = _text_of(1000)
+ACTIVITY_ORDER = _order("start_date", "end_date", strict=False)
+ACTIVITY_CODES = Rule(
+    "competencies_demonstrated.*", "a competency of the report's framework version"
+)
+ACTIVITY_IN_PERIOD = (
+    Rule("start_date", "within the report's period"),
+    Rule("end_date", "within the report's period"),
+)
+
+
 class ActivityCreate(RequestModel):
-    activity_type: Annotated[str, Field(min_length=1, max_length=50), AfterValidator(_single_line)]
-    activity_description: Annotated[str, Field(max_length=5000), AfterValidator(_text)] | None = (
-        None
-    )
-    start_date: date | None = None
-    end_date: date | None = None
+    rules = (ACTIVITY_ORDER, ACTIVITY_CODES, *ACTIVITY_IN_PERIOD)
+
+    activity_type: ActivityType
+    activity_description: ActivityText | None = None
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
     hours_spent: Hours | None = None
     competencies_demonstrated: list[Code] = Field(default_factory=list, max_length=25)
     deliverables: list[Title] = Field(default_factory=list, max_length=50)
-    business_impact: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = Field(
+    business_impact: ActivityImpact | None = Field(
         default=None, description="What the activity changed for the organisation."
     )
     sort_order: int | None = Field(default=None, ge=0, le=100_000)
 
-    _dates = field_validator("end_date")(_end_after_start("start_date", strict=False))
-
 
 class ActivityUpdate(RequestModel):
-    activity_type: (
-        Annotated[str, Field(min_length=1, max_length=50), AfterValidator(_single_line)] | None
-    ) = None
-    activity_description: Annotated[str, Field(max_length=5000), AfterValidator(_text)] | None = (
-        None
+    """Changed fields; ``activity_type`` and ``sort_order`` may be changed, not cleared."""
+
+    rules = (
+        ACTIVITY_ORDER,
+        Rule("end_date", "not before `start_date`, as sent or stored"),
+        ACTIVITY_CODES,
+        *ACTIVITY_IN_PERIOD,
     )
-    start_date: date | None = None
-    end_date: date | None = None
+
+    activity_type: ActivityType = omittable()
+    activity_description: ActivityText | None = None
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
     hours_spent: Hours | None = None
     competencies_demonstrated: list[Code] | None = Field(default=None, max_length=25)
     deliverables: list[Title] | None = Field(default=None, max_length=50)
-    business_impact: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = None
-    sort_order: int | None = Field(default=None, ge=0, le=100_000)
+    business_impact: ActivityImpact | None = None
+    sort_order: int = omittable(ge=0, le=100_000)
 
 
-DayHours = Annotated[Decimal, Field(gt=0, le=24, max_digits=4, decimal_places=2)]
+EntryText = _text_of(1000)
 
 
 class TimeEntryCreate(RequestModel):
-    entry_date: date
+    rules = (Rule("entry_date", "within the experience's dates"),)
+
+    entry_date: IsoDate
     hours: DayHours
     activity_category: TimeCategory = "direct_work"
-    description: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = None
+    description: EntryText | None = None
     is_billable: bool = Field(default=True, description="Hours billed to a client.")
     is_cpa_eligible: bool = Field(
         default=True, description="Hours that count toward CPA practical experience."
@@ -217,9 +322,11 @@ class TimeEntryCreate(RequestModel):
 
 
 class TimeEntryUpdate(RequestModel):
-    hours: DayHours | None = None
-    activity_category: TimeCategory | None = None
-    description: Annotated[str, Field(max_length=1000), AfterValidator(_text)] | None = None
+    """Changed fields; ``hours`` and ``activity_category`` may be changed, not cleared."""
+
+    hours: DayHours = omittable()
+    activity_category: TimeCategory = omittable()
+    description: EntryText | None = None
     is_billable: bool | None = None
     is_cpa_eligible: bool | None = None
 
@@ -246,11 +353,14 @@ class SubmissionCreate(RequestModel):
     )
 
 
+Notes = _text_of(2000)
+
+
 class SubmissionStatusChange(RequestModel):
     """The outcome the provincial body gave, recorded by the candidate."""
 
     status: Literal["accepted", "needs_changes", "rejected", "withdrawn"]
-    notes: Annotated[str, Field(max_length=2000), AfterValidator(_text)] | None = None
+    notes: Notes | None = None
     # Recorded now when the candidate did not have them at submission time.
     cpa_reference_number: CpaReference | None = None
     cpa_confirmation_code: CpaReference | None = None
@@ -264,6 +374,8 @@ class ExportQuery(RequestModel):
 
 
 class DraftCreate(RequestModel):
+    rules = (KNOWN_CODE, KNOWN_FRAMEWORK, *NARRATIVE_LIMIT)
+
     sub_competency_code: Code
     proficiency_level: Level
     title: Title | None = None
@@ -275,8 +387,12 @@ class DraftCreate(RequestModel):
 
 
 class DraftUpdate(RequestModel):
-    sub_competency_code: Code | None = None
-    proficiency_level: Level | None = None
+    """Changed fields; the code and the level may be changed, not cleared."""
+
+    rules = (KNOWN_CODE, *NARRATIVE_LIMIT)
+
+    sub_competency_code: Code = omittable()
+    proficiency_level: Level = omittable()
     title: Title | None = None
     challenge: Narrative | None = None
     actions: Narrative | None = None
@@ -287,14 +403,19 @@ class DraftUpdate(RequestModel):
 class DraftPromote(RequestModel):
     """Turn a draft into an experience of a report (dates must be inside its period)."""
 
-    report_id: Annotated[str, Field(min_length=1, max_length=26), AfterValidator(_single_line)]
-    experience_start_date: date
-    experience_end_date: date | None = None
-    experience_title: Title | None = None
-
-    _dates = field_validator("experience_end_date")(
-        _end_after_start("experience_start_date", strict=False)
+    rules = (
+        EXPERIENCE_ORDER,
+        Rule("report_id", "one of your reports that is still a draft"),
+        Rule("experience_title", "given when the draft has no title"),
+        KNOWN_CODE,
+        *IN_PERIOD,
+        *NARRATIVE_LIMIT,
     )
+
+    report_id: Id
+    experience_start_date: IsoDate
+    experience_end_date: IsoDate | None = None
+    experience_title: Title | None = None
 
 
 class DraftListQuery(CpaPageQuery):
@@ -312,8 +433,10 @@ class FrameworkQuery(RequestModel):
 class ProgressQuery(RequestModel):
     """``as_of`` defaults to today, ``per_start_date`` to the first period's start."""
 
-    as_of: date | None = None
-    per_start_date: date | None = None
+    rules = (KNOWN_FRAMEWORK,)
+
+    as_of: IsoDate | None = None
+    per_start_date: IsoDate | None = None
     framework_version: FrameworkVersion | None = None
 
 
@@ -339,10 +462,10 @@ class ShareCreate(RequestModel):
     role: ShareRole
     scope: ShareScope
     grantee_kind: GranteeKind
-    email: str = Field(max_length=254, description="Where the invitation or the link is mailed.")
-    expires_at: datetime = Field(description="When the access ends (at most 400 days ahead).")
-
-    _email = field_validator("email")(check_email)
+    email: Email = Field(description="Where the invitation or the link is mailed.")
+    expires_at: IsoDateTime = Field(
+        description="When the access ends (at most 400 days ahead), with its time zone."
+    )
 
     @field_validator("expires_at")
     @classmethod
@@ -384,7 +507,7 @@ class CommentResolve(RequestModel):
 
 
 class MeetingCreate(RequestModel):
-    meeting_date: date
+    meeting_date: IsoDate
     topics: Note
     concerns: Note | None = None
     next_steps: Note | None = None

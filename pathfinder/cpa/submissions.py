@@ -172,6 +172,7 @@ def create_submission(
                 + ", ".join(f"{r['sub_competency_code']} ({r['id']})" for r in over)
                 + ". Shorten them before submitting.",
                 experience_ids=[r["id"] for r in over],
+                errors=[{"field": "report", "message": "an experience is over the limit"}],
             )
         submission_id = new_id()
         payload = exports.build_payload(

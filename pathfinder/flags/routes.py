@@ -47,7 +47,7 @@ def list_flags() -> ResponseReturnValue:
 
 @bp.post("/admin/flags")
 @requires("admin")
-@contract(body=FlagCreate, responses={201: Flag}, tags=("flags",))
+@contract(body=FlagCreate, responses={201: Flag}, tags=("flags",), links={"flag_key": "/flag_key"})
 def create_flag() -> ResponseReturnValue:
     """Define a new flag."""
     return jsonify(service.create_flag(caller(), parse_body(FlagCreate))), 201
@@ -88,14 +88,19 @@ def list_overrides(flag_key: str) -> ResponseReturnValue:
 
 @bp.post("/admin/flags/<flag_key>/overrides")
 @requires("admin")
-@contract(body=OverrideCreate, responses={201: FlagOverride}, tags=("flags",))
+@contract(
+    body=OverrideCreate,
+    responses={201: FlagOverride},
+    tags=("flags",),
+    links={"override_id": "/id"},
+)
 def create_override(flag_key: str) -> ResponseReturnValue:
     """Override a flag for one user or one group, with a reason and optional expiry."""
     body = parse_body(OverrideCreate)
     return jsonify(service.create_override(caller(), flag_key, body)), 201
 
 
-@bp.get("/admin/flags/<flag_key>/overrides/<override_id>")
+@bp.get("/admin/flags/<flag_key>/overrides/<id:override_id>")
 @requires("admin")
 @contract(responses={200: FlagOverride}, tags=("flags",))
 def get_override(flag_key: str, override_id: str) -> ResponseReturnValue:
@@ -103,7 +108,7 @@ def get_override(flag_key: str, override_id: str) -> ResponseReturnValue:
     return jsonify(service.get_override(flag_key, override_id)), 200
 
 
-@bp.patch("/admin/flags/<flag_key>/overrides/<override_id>")
+@bp.patch("/admin/flags/<flag_key>/overrides/<id:override_id>")
 @requires("admin")
 @contract(body=OverrideUpdate, responses={200: FlagOverride}, tags=("flags",))
 def update_override(flag_key: str, override_id: str) -> ResponseReturnValue:
@@ -112,7 +117,7 @@ def update_override(flag_key: str, override_id: str) -> ResponseReturnValue:
     return jsonify(service.update_override(caller(), flag_key, override_id, body)), 200
 
 
-@bp.delete("/admin/flags/<flag_key>/overrides/<override_id>")
+@bp.delete("/admin/flags/<flag_key>/overrides/<id:override_id>")
 @requires("admin")
 @contract(responses={204: None}, tags=("flags",))
 def delete_override(flag_key: str, override_id: str) -> ResponseReturnValue:

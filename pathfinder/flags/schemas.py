@@ -6,21 +6,52 @@ on the stored flag, so the service checks that (and names the offending field).
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, StringConstraints
 
 from pathfinder.admin.paging import PageQuery
-from pathfinder.api.validation import RequestModel
+from pathfinder.api.fields import Id, IsoDateTime, omittable
+from pathfinder.api.validation import RequestModel, Rule
 
 FLAG_KEY_PATTERN = r"^[a-z][a-z0-9_]{1,99}$"
+FlagKey = Annotated[
+    str, StringConstraints(strip_whitespace=False, max_length=100, pattern=FLAG_KEY_PATTERN)
+]
 # The same four names as pathfinder.schema.shared.flags.FLAG_TYPES (the table CHECK).
 FlagType = Literal["boolean", "string", "number", "json"]
 
 
+def _window(values: Mapping[str, Any]) -> str | None:
+    start, end = values["active_from"], values["active_until"]
+    if start is not None and end is not None and end <= start:
+        return "must be after active_from"
+    return None
+
+
+WINDOW_RULE = Rule("active_until", "after `active_from`", ("active_from", "active_until"), _window)
+VALUE_RULES = (
+    Rule(
+        "default_value",
+        "a value of the flag's type (a boolean; a string of at most 1,000 characters; a "
+        "finite number; any JSON), one of `allowed_values` when the flag has them, at most "
+        "8 KiB as JSON",
+    ),
+    Rule(
+        "allowed_values.*",
+        "only for string and number flags: each a value of the flag's type, none repeated",
+    ),
+    Rule("allowed_values", "only for string and number flags"),
+    Rule("rollout_percentage", "0 unless the flag is boolean"),
+)
+
+
 class FlagCreate(RequestModel):
-    flag_key: str = Field(pattern=FLAG_KEY_PATTERN, max_length=100)
+    rules = (WINDOW_RULE, *VALUE_RULES)
+
+    flag_key: FlagKey
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
     flag_type: FlagType
@@ -29,62 +60,89 @@ class FlagCreate(RequestModel):
     rollout_percentage: int = Field(default=0, ge=0, le=100)
     enabled: bool = True
     category: str | None = Field(default=None, max_length=50)
-    active_from: AwareDatetime | None = None
-    active_until: AwareDatetime | None = None
-
-    @model_validator(mode="after")
-    def _window(self) -> FlagCreate:
-        _check_window(self.active_from, self.active_until)
-        return self
+    active_from: IsoDateTime | None = None
+    active_until: IsoDateTime | None = None
 
 
 class FlagUpdate(RequestModel):
-    """Fields to change; absent fields stay. ``flag_key`` and ``flag_type`` never change."""
+    """Fields to change; absent fields stay. ``flag_key`` and ``flag_type`` never change.
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    ``name``, ``rollout_percentage`` and ``enabled`` may be changed but not cleared.
+    """
+
+    rules = (
+        Rule("active_until", "after `active_from` (as sent or as stored)"),
+        *VALUE_RULES,
+        Rule("*", "a system flag takes only a new `default_value`, `name` or `description`"),
+        Rule(
+            "allowed_values",
+            "keeps every existing override's value (remove those overrides first)",
+        ),
+    )
+
+    name: str = omittable(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
     default_value: Any = None
     allowed_values: list[Any] | None = Field(default=None, min_length=1, max_length=100)
-    rollout_percentage: int | None = Field(default=None, ge=0, le=100)
-    enabled: bool | None = None
+    rollout_percentage: int = omittable(ge=0, le=100)
+    enabled: bool = omittable()
     category: str | None = Field(default=None, max_length=50)
-    active_from: AwareDatetime | None = None
-    active_until: AwareDatetime | None = None
+    active_from: IsoDateTime | None = None
+    active_until: IsoDateTime | None = None
 
-    @model_validator(mode="after")
-    def _not_null(self) -> FlagUpdate:
-        for name in ("name", "rollout_percentage", "enabled"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+
+def _in_the_future(values: Mapping[str, Any]) -> str | None:
+    expires = values["expires_at"]
+    if expires is not None and expires <= datetime.now(UTC):
+        return "must be in the future"
+    return None
+
+
+FUTURE_EXPIRY = Rule("expires_at", "in the future", ("expires_at",), _in_the_future)
+
+
+def _one_target(values: Mapping[str, Any]) -> str | None:
+    if (values["user_id"] is None) == (values["group_id"] is None):
+        return "give exactly one of user_id and group_id"
+    return None
 
 
 class OverrideCreate(RequestModel):
     """An override for exactly one user or one group."""
 
-    user_id: str | None = Field(default=None, min_length=26, max_length=26)
-    group_id: str | None = Field(default=None, min_length=26, max_length=26)
+    # "Exactly one" is a rule, not a top-level `oneOf`: openapi-python-client drops a model
+    # whose schema is a `oneOf` beside its properties, silently, with its operation's body.
+    rules = (
+        Rule(
+            "user_id",
+            "exactly one of `user_id` and `group_id`",
+            ("user_id", "group_id"),
+            _one_target,
+        ),
+        Rule("value", "a value of the flag's type, one of its `allowed_values` if it has them"),
+        Rule("user_id", "an existing user"),
+        Rule("group_id", "an existing group"),
+        FUTURE_EXPIRY,
+    )
+
+    user_id: Id = omittable()
+    group_id: Id = omittable()
     value: Any
     reason: str = Field(min_length=1, max_length=500)
-    expires_at: AwareDatetime | None = None
-
-    @model_validator(mode="after")
-    def _one_target(self) -> OverrideCreate:
-        if (self.user_id is None) == (self.group_id is None):
-            raise ValueError("give exactly one of user_id and group_id")
-        return self
+    expires_at: IsoDateTime | None = None
 
 
 class OverrideUpdate(RequestModel):
-    value: Any = None
-    reason: str | None = Field(default=None, min_length=1, max_length=500)
-    expires_at: AwareDatetime | None = None
+    """Fields to change; ``reason`` may be changed but not cleared."""
 
-    @model_validator(mode="after")
-    def _reason(self) -> OverrideUpdate:
-        if "reason" in self.model_fields_set and self.reason is None:
-            raise ValueError("reason cannot be null")
-        return self
+    rules = (
+        Rule("value", "a value of the flag's type, one of its `allowed_values` if it has them"),
+        FUTURE_EXPIRY,
+    )
+
+    value: Any = None
+    reason: str = omittable(min_length=1, max_length=500)
+    expires_at: IsoDateTime | None = None
 
 
 class FlagListQuery(PageQuery):
@@ -93,8 +151,3 @@ class FlagListQuery(PageQuery):
 
 class OverrideListQuery(PageQuery):
     target: Literal["user", "group"] | None = None
-
-
-def _check_window(start: datetime | None, end: datetime | None) -> None:
-    if start is not None and end is not None and end <= start:
-        raise ValueError("active_until must be after active_from")

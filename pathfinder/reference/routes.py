@@ -53,13 +53,18 @@ def list_skill_categories() -> ResponseReturnValue:
 
 @bp.post("/ref/skills")
 @requires("admin")
-@contract(body=SkillCatalogCreate, responses={201: RefSkill}, tags=("reference",))
+@contract(
+    body=SkillCatalogCreate,
+    responses={201: RefSkill},
+    tags=("reference",),
+    links={"ref_skill_id": "/id"},
+)
 def create_skill() -> ResponseReturnValue:
     """Add a catalogue entry; its name and aliases must not belong to another entry."""
     return jsonify(service.create_skill(caller(), parse_body(SkillCatalogCreate))), 201
 
 
-@bp.get("/ref/skills/<ref_skill_id>")
+@bp.get("/ref/skills/<id:ref_skill_id>")
 @requires("user")
 @contract(responses={200: RefSkill}, tags=("reference",))
 def get_skill(ref_skill_id: str) -> ResponseReturnValue:
@@ -67,7 +72,7 @@ def get_skill(ref_skill_id: str) -> ResponseReturnValue:
     return jsonify(service.get_skill(ref_skill_id)), 200
 
 
-@bp.patch("/ref/skills/<ref_skill_id>")
+@bp.patch("/ref/skills/<id:ref_skill_id>")
 @requires("admin")
 @contract(body=SkillCatalogUpdate, responses={200: RefSkill}, tags=("reference",))
 def update_skill(ref_skill_id: str) -> ResponseReturnValue:
@@ -76,7 +81,7 @@ def update_skill(ref_skill_id: str) -> ResponseReturnValue:
     return jsonify(service.update_skill(caller(), ref_skill_id, body)), 200
 
 
-@bp.delete("/ref/skills/<ref_skill_id>")
+@bp.delete("/ref/skills/<id:ref_skill_id>")
 @requires("admin")
 @contract(responses={204: None}, tags=("reference",))
 def delete_skill(ref_skill_id: str) -> ResponseReturnValue:
@@ -95,13 +100,18 @@ def list_career_paths() -> ResponseReturnValue:
 
 @bp.post("/ref/career-paths")
 @requires("admin")
-@contract(body=CareerPathCreate, responses={201: RefCareerPath}, tags=("reference",))
+@contract(
+    body=CareerPathCreate,
+    responses={201: RefCareerPath},
+    tags=("reference",),
+    links={"career_path_id": "/id"},
+)
 def create_career_path() -> ResponseReturnValue:
     """Add a career path."""
     return jsonify(service.create_career_path(caller(), parse_body(CareerPathCreate))), 201
 
 
-@bp.get("/ref/career-paths/<career_path_id>")
+@bp.get("/ref/career-paths/<id:career_path_id>")
 @requires("user")
 @contract(responses={200: RefCareerPath}, tags=("reference",))
 def get_career_path(career_path_id: str) -> ResponseReturnValue:
@@ -109,7 +119,7 @@ def get_career_path(career_path_id: str) -> ResponseReturnValue:
     return jsonify(service.get_career_path(career_path_id)), 200
 
 
-@bp.patch("/ref/career-paths/<career_path_id>")
+@bp.patch("/ref/career-paths/<id:career_path_id>")
 @requires("admin")
 @contract(body=CareerPathUpdate, responses={200: RefCareerPath}, tags=("reference",))
 def update_career_path(career_path_id: str) -> ResponseReturnValue:
@@ -118,7 +128,7 @@ def update_career_path(career_path_id: str) -> ResponseReturnValue:
     return jsonify(service.update_career_path(caller(), career_path_id, body)), 200
 
 
-@bp.delete("/ref/career-paths/<career_path_id>")
+@bp.delete("/ref/career-paths/<id:career_path_id>")
 @requires("admin")
 @contract(responses={204: None}, tags=("reference",))
 def delete_career_path(career_path_id: str) -> ResponseReturnValue:

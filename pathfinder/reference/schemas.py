@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated
 
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from pathfinder.api.fields import collapse_spaces, omittable
+from pathfinder.api.pagination import CURSOR_RULE, Cursor
 from pathfinder.api.validation import RequestModel
 
 MAX_ALIASES = 20
@@ -11,6 +15,9 @@ MAX_STAGES = 20
 MAX_STAGE_SKILLS = 30
 TERM_LENGTH = 100
 PATH_KEY_PATTERN = r"^[a-z][a-z0-9_]{1,99}$"
+PathKey = Annotated[str, StringConstraints(strip_whitespace=False, pattern=PATH_KEY_PATTERN)]
+# An alias or a skill of a list; whitespace runs are collapsed, so the bound holds after too.
+Term = Annotated[str, Field(max_length=TERM_LENGTH)]
 
 
 def clean_terms(values: list[str] | None) -> list[str] | None:
@@ -24,9 +31,7 @@ def clean_terms(values: list[str] | None) -> list[str] | None:
     seen: set[str] = set()
     out = []
     for value in values:
-        term = " ".join(value.split())
-        if len(term) > TERM_LENGTH:
-            raise ValueError(f"each entry is at most {TERM_LENGTH} characters")
+        term = collapse_spaces(value)
         if term and term.lower() not in seen:
             seen.add(term.lower())
             out.append(term)
@@ -37,7 +42,7 @@ def clean_name(value: str | None) -> str | None:
     """A display name with whitespace collapsed; blank is an error."""
     if value is None:
         return None
-    value = " ".join(value.split())
+    value = collapse_spaces(value)
     if not value:
         raise ValueError("must not be blank")
     return value
@@ -46,10 +51,12 @@ def clean_name(value: str | None) -> str | None:
 class SkillCatalogQuery(RequestModel):
     """``GET /ref/skills``: substring search over names and aliases, category filter."""
 
+    rules = (CURSOR_RULE,)
+
     q: str | None = Field(default=None, max_length=100)
     category: str | None = Field(default=None, max_length=50)
     limit: int = Field(default=50, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: Cursor | None = None
 
 
 class SkillCatalogCreate(RequestModel):
@@ -57,7 +64,7 @@ class SkillCatalogCreate(RequestModel):
 
     name: str = Field(min_length=1, max_length=TERM_LENGTH)
     category: str | None = Field(default=None, min_length=1, max_length=50)
-    aliases: list[str] = Field(default_factory=list, max_length=MAX_ALIASES)
+    aliases: list[Term] = Field(default_factory=list, max_length=MAX_ALIASES)
     description: str | None = Field(default=None, max_length=1000)
     is_active: bool = True
 
@@ -66,13 +73,16 @@ class SkillCatalogCreate(RequestModel):
 
 
 class SkillCatalogUpdate(RequestModel):
-    """Fields of a catalogue entry to change (admins); absent fields stay."""
+    """Fields of a catalogue entry to change (admins); absent fields stay.
 
-    name: str | None = Field(default=None, min_length=1, max_length=TERM_LENGTH)
+    ``name`` and ``is_active`` may be changed but not cleared; they are not nullable.
+    """
+
+    name: str = omittable(min_length=1, max_length=TERM_LENGTH)
     category: str | None = Field(default=None, min_length=1, max_length=50)
-    aliases: list[str] | None = Field(default=None, max_length=MAX_ALIASES)
+    aliases: list[Term] | None = Field(default=None, max_length=MAX_ALIASES)
     description: str | None = Field(default=None, max_length=1000)
-    is_active: bool | None = None
+    is_active: bool = omittable()
 
     _terms = field_validator("aliases")(clean_terms)
     _name = field_validator("name")(clean_name)
@@ -81,10 +91,12 @@ class SkillCatalogUpdate(RequestModel):
 class CareerPathQuery(RequestModel):
     """``GET /ref/career-paths``: search in title and description, or one path by key."""
 
+    rules = (CURSOR_RULE,)
+
     q: str | None = Field(default=None, max_length=100)
     key: str | None = Field(default=None, max_length=100)
     limit: int = Field(default=50, ge=1, le=100)
-    cursor: str | None = Field(default=None, max_length=512)
+    cursor: Cursor | None = None
 
 
 class CareerStage(BaseModel):
@@ -94,7 +106,7 @@ class CareerStage(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
     typical_years: int | None = Field(default=None, ge=0, le=50)
-    skills: list[str] = Field(default_factory=list, max_length=MAX_STAGE_SKILLS)
+    skills: list[Term] = Field(default_factory=list, max_length=MAX_STAGE_SKILLS)
     summary: str | None = Field(default=None, max_length=1000)
 
     _skills = field_validator("skills")(clean_terms)
@@ -103,24 +115,27 @@ class CareerStage(BaseModel):
 class CareerPathCreate(RequestModel):
     """A new career path (admins)."""
 
-    path_key: str = Field(pattern=PATH_KEY_PATTERN)
+    path_key: PathKey
     title: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
     stages: list[CareerStage] = Field(min_length=1, max_length=MAX_STAGES)
-    required_skills: list[str] = Field(default_factory=list, max_length=MAX_STAGE_SKILLS)
+    required_skills: list[Term] = Field(default_factory=list, max_length=MAX_STAGE_SKILLS)
     typical_years: int | None = Field(default=None, ge=0, le=60)
 
     _required = field_validator("required_skills")(clean_terms)
 
 
 class CareerPathUpdate(RequestModel):
-    """Fields of a career path to change (admins); absent fields stay."""
+    """Fields of a career path to change (admins); absent fields stay.
 
-    path_key: str | None = Field(default=None, pattern=PATH_KEY_PATTERN)
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    ``path_key``, ``title`` and ``stages`` may be changed but not cleared; not nullable.
+    """
+
+    path_key: PathKey = omittable()
+    title: str = omittable(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
-    stages: list[CareerStage] | None = Field(default=None, min_length=1, max_length=MAX_STAGES)
-    required_skills: list[str] | None = Field(default=None, max_length=MAX_STAGE_SKILLS)
+    stages: list[CareerStage] = omittable(min_length=1, max_length=MAX_STAGES)
+    required_skills: list[Term] | None = Field(default=None, max_length=MAX_STAGE_SKILLS)
     typical_years: int | None = Field(default=None, ge=0, le=60)
 
     _required = field_validator("required_skills")(clean_terms)

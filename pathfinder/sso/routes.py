@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.routing import BaseConverter
 
 from pathfinder.api.contract import contract
 from pathfinder.api.ratelimit import rate_limited
@@ -28,8 +29,28 @@ from pathfinder.sso.responses import (
     SsoProviderList,
 )
 from pathfinder.sso.schemas import SsoCallbackQuery, SsoLinkRequest, SsoRegisterRequest
+from pathfinder.sso.settings import PROVIDER_NAME, PROVIDER_NAME_MAX_LENGTH
 
 bp = Blueprint("sso", __name__)
+
+
+class ProviderConverter(BaseConverter):
+    """``<sso_provider:provider>``: a segment that can name a provider, or no route at all.
+
+    The document gives the parameter the pattern provider names are configured with
+    (``pathfinder.sso.settings``); a name of that form that is not configured is a 404
+    ``sso-provider-unknown``.
+    """
+
+    regex = PROVIDER_NAME.pattern.strip("^$")
+    schema = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": PROVIDER_NAME_MAX_LENGTH,
+        "pattern": PROVIDER_NAME.pattern,
+    }
+
+
 TAGS = ("auth",)
 
 
@@ -55,7 +76,7 @@ def providers() -> ResponseReturnValue:
     return jsonify({"items": service.list_providers()}), 200
 
 
-@bp.get("/<provider>/start")
+@bp.get("/<sso_provider:provider>/start")
 @public
 @contract(responses={302: None}, tags=TAGS)
 @rate_limited("RATELIMIT_LOGIN")
@@ -67,7 +88,7 @@ def start(provider: str) -> ResponseReturnValue:
     return _set_binding(response, started)
 
 
-@bp.get("/<provider>/callback")
+@bp.get("/<sso_provider:provider>/callback")
 @public
 @contract(
     query=SsoCallbackQuery, responses={200: SsoCallbackResult, 201: SsoLinkedAccount}, tags=TAGS
@@ -88,9 +109,9 @@ def callback(provider: str) -> ResponseReturnValue:
     return jsonify(outcome.as_json()), 200
 
 
-@bp.post("/<provider>/link")
+@bp.post("/<sso_provider:provider>/link")
 @requires("user")
-@contract(body=SsoLinkRequest, responses={200: SsoAuthorization}, tags=TAGS)
+@contract(body=SsoLinkRequest, responses={200: SsoAuthorization}, tags=TAGS, body_required=False)
 def link(provider: str) -> ResponseReturnValue:
     """Start linking a provider to my account (needs my password, or a recent sign-in for
     an account without one); send the browser to `authorization_url`."""
@@ -131,7 +152,7 @@ def accounts() -> ResponseReturnValue:
     return jsonify({"items": service.list_accounts(caller())}), 200
 
 
-@bp.delete("/accounts/<sso_account_id>")
+@bp.delete("/accounts/<id:sso_account_id>")
 @requires("user")
 @contract(responses={204: None}, tags=TAGS)
 def unlink(sso_account_id: str) -> ResponseReturnValue:
@@ -140,7 +161,7 @@ def unlink(sso_account_id: str) -> ResponseReturnValue:
     return "", 204
 
 
-@bp.post("/accounts/<sso_account_id>/primary")
+@bp.post("/accounts/<id:sso_account_id>/primary")
 @requires("user")
 @contract(responses={200: SsoLinkedAccount}, tags=TAGS)
 def make_primary(sso_account_id: str) -> ResponseReturnValue:

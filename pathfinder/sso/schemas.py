@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 
 from pathfinder.api.validation import RequestModel
-from pathfinder.schema.naming import InvalidUsername, normalize_username
+from pathfinder.auth.schemas import Password, Username
 
 
 class SsoCallbackQuery(RequestModel):
@@ -25,10 +25,8 @@ class SsoCallbackQuery(RequestModel):
 
 
 class SsoLinkRequest(RequestModel):
-    password: str | None = Field(
+    password: Password | None = Field(
         default=None,
-        min_length=1,
-        max_length=256,
         description="The current password; required unless the account has none (then a "
         "sign-in within the last few minutes is).",
     )
@@ -36,13 +34,5 @@ class SsoLinkRequest(RequestModel):
 
 class SsoRegisterRequest(RequestModel):
     registration_token: str = Field(min_length=1, max_length=8000)
-    username: str = Field(min_length=1, max_length=64)
+    username: Username
     invitation_token: str | None = Field(default=None, max_length=200)
-
-    @field_validator("username")
-    @classmethod
-    def _username(cls, value: str) -> str:
-        try:
-            return normalize_username(value)
-        except InvalidUsername as exc:
-            raise ValueError(str(exc)) from exc

@@ -45,7 +45,8 @@ SSO_DEFAULTS: dict[str, Any] = {
     "SSO_REAUTH_MINUTES": 10,
 }
 
-PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+PROVIDER_NAME_MAX_LENGTH = 20
+PROVIDER_NAME = re.compile(f"^[a-z][a-z0-9-]{{0,{PROVIDER_NAME_MAX_LENGTH - 1}}}$")
 DEFAULT_SCOPES = ("openid", "email", "profile")
 # RFC 8176 "mfa": the provider says more than one factor was used.
 DEFAULT_MFA_AMR = ("mfa",)

@@ -8,6 +8,7 @@ entry here fails the matrix: add one when you add such a route.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,19 @@ from tests.cpa import factories as cpa
 
 # (client, the other user's auth headers, the other user's token answer) -> resource id
 ResourceFactory = Callable[[FlaskClient, dict[str, str], dict[str, Any]], str]
+
+UNKNOWN_ID = "01J00000000000000000000000"
+# A value of each route converter's form that names nothing (the default: an id).
+UNKNOWN_VALUES = {"sso_provider": "no-such-provider"}
+
+
+def unknown_path(rule: str) -> str:
+    """``rule`` with each ``<converter:name>`` filled with a value of its form naming nothing."""
+    return re.sub(
+        r"<(?:([^:<>]+):)?[^<>]+>",
+        lambda found: UNKNOWN_VALUES.get(found.group(1) or "", UNKNOWN_ID),
+        rule,
+    )
 
 
 def _session(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:

@@ -21,13 +21,13 @@ from pathfinder.config import ConfigurationError
 from pathfinder.db import get_database
 from pathfinder.db.setup import init_database
 from pathfinder.schema.shared.security import audit_log
+from tests.api.foreign_resources import unknown_path
 from tests.conftest import AuthActions, make_app
 from tests.live import live_server, prepare_database
 from tests.test_production import production
 
 ALLOWED = "https://app.example.com"
 OTHER = "https://evil.example.net"
-UNKNOWN_ID = "01J00000000000000000000000"
 ACAO = "Access-Control-Allow-Origin"
 
 
@@ -52,10 +52,7 @@ def every_route(app: Flask) -> list[tuple[str, list[str]]]:
     for rule in app.url_map.iter_rules():
         if not rule.rule.startswith("/api/"):
             continue
-        path = rule.rule
-        while "<" in path:
-            start, end = path.index("<"), path.index(">")
-            path = path[:start] + UNKNOWN_ID + path[end + 1 :]
+        path = unknown_path(rule.rule)
         methods = sorted(set(rule.methods or ()) - {"OPTIONS", "HEAD"})
         found.append((path, methods))
     return sorted(found)

@@ -22,11 +22,13 @@ from pathfinder.api.contract import (
     contract,
     contract_of,
 )
+from pathfinder.api.fields import ID_PATTERN
 from pathfinder.api.openapi import (
     ContractViolation,
     check_response,
     document_of,
     documented_views,
+    fill_app_enums,
     openapi_path,
 )
 from pathfinder.api.validation import RequestModel, parse_body
@@ -159,6 +161,7 @@ def test_each_component_is_its_model(app: Flask) -> None:
     for model, mode in _contract_models(app):
         generated = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
         expected = {component_name(model): generated, **generated.pop("$defs", {})}
+        fill_app_enums(expected, app)  # the values this app's settings give (chat models)
         for name, schema in expected.items():
             if json.loads(json.dumps(schema)) != schemas.get(name):
                 wrong.append(f"{name} ({model.__name__}, {mode})")
@@ -260,8 +263,22 @@ def test_docs_serve_nothing_outside_the_allow_list(client: FlaskClient) -> None:
 
 def test_openapi_path_converts_rule_arguments(app: Flask) -> None:
     rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
-    rule = rules["/api/v1/me/experiences/<career_experience_id>"]
+    rule = rules["/api/v1/me/experiences/<id:career_experience_id>"]
     assert openapi_path(rule) == "/api/v1/me/experiences/{career_experience_id}"
+
+
+def test_id_parameters_have_the_id_pattern(app: Flask) -> None:
+    """Every id in a path is routed by its pattern and documented with it."""
+    document = document_of(app)
+    ids = [
+        parameter
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", ())
+        if parameter["in"] == "path" and parameter["name"].endswith("_id")
+    ]
+    assert len(ids) >= 70
+    assert all(parameter["schema"]["pattern"] == ID_PATTERN for parameter in ids)
 
 
 # -- the contract check bites ------------------------------------------------------------------

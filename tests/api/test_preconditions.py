@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from pathfinder.api.contract import contract_of
+from pathfinder.api.openapi import openapi_path
 from tests.career.helpers import EXPERIENCES, create
 from tests.conftest import AuthActions
 from tests.live import live_server, prepare_database
@@ -86,7 +87,7 @@ def test_every_patch_and_put_is_conditional_and_documented(app: Flask) -> None:
         for method in {"PATCH", "PUT"} & set(rule.methods or ()):
             view = app.view_functions[rule.endpoint]
             assert contract_of(view) is not None
-            path = rule.rule.replace("<", "{").replace(">", "}")
+            path = openapi_path(rule)
             operation = document["paths"][path][method.lower()]
             names = [p["name"] for p in operation.get("parameters", [])]
             assert "If-Match" in names, path

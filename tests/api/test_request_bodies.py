@@ -16,9 +16,9 @@ from flask.testing import FlaskClient
 from pathfinder.api.contract import contract_of
 from pathfinder.api.openapi import document_of, openapi_path
 from pathfinder.auth.policy import policy_of
+from tests.api.foreign_resources import unknown_path
 from tests.conftest import AuthActions
 
-UNKNOWN_ID = "01J00000000000000000000000"
 JSON = {"Content-Type": "application/json"}
 
 
@@ -35,10 +35,7 @@ def body_operations(app: Flask) -> list[tuple[str, str, str, bool]]:
         declared, policy = contract_of(view), policy_of(view)
         if declared is None or not isinstance(declared.body, type) or policy is None:
             continue
-        path = rule.rule
-        while "<" in path:
-            start, end = path.index("<"), path.index(">")
-            path = path[:start] + UNKNOWN_ID + path[end + 1 :]
+        path = unknown_path(rule.rule)
         for method in sorted(set(rule.methods or ()) - {"HEAD", "OPTIONS"}):
             found.append((method, path, policy.role or "", declared.body_required))
     return sorted(found)

@@ -7,6 +7,7 @@ what that route's access rules are.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -15,12 +16,16 @@ from flask.testing import FlaskClient
 
 from pathfinder.auth.policy import policy_of
 from pathfinder.auth.principal import ROLE_RANK
-from tests.api.foreign_resources import FOREIGN_RESOURCES, SHARED_RESOURCES
+from tests.api.foreign_resources import (
+    FOREIGN_RESOURCES,
+    SHARED_RESOURCES,
+    UNKNOWN_ID,
+    UNKNOWN_VALUES,
+)
 from tests.conftest import AuthActions
 
 ROLES = ("user", "admin", "site_admin")
 # A well-formed id that names nothing: role checks must answer before any lookup.
-UNKNOWN_ID = "01J00000000000000000000000"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -79,19 +84,19 @@ class Matrix:
         while "<" in path:
             start = path.index("<")
             end = path.index(">", start)
-            name = path[start + 1 : end].split(":")[-1]
+            converter, _, name = path[start + 1 : end].rpartition(":")
             if name == "user_id":
                 value = self.other_user_id  # admin routes act on other users by design
             elif foreign:
                 value = self.foreign_id(name, rule)
             else:
-                value = UNKNOWN_ID
+                value = UNKNOWN_VALUES.get(converter, UNKNOWN_ID)
             path = path[:start] + value + path[end + 1 :]
         return path
 
 
 def _names_shared(rule: str) -> bool:
-    return any(f"<{name}>" in rule for name in SHARED_RESOURCES)
+    return any(re.search(f"<(?:[a-z]+:)?{name}>", rule) for name in SHARED_RESOURCES)
 
 
 def call(client: FlaskClient, method: str, path: str, headers: dict[str, str]) -> Any:

@@ -89,13 +89,15 @@ def test_validation_failures(client: FlaskClient, auth: AuthActions) -> None:
     assert post(employment_type="gig") == {"employment_type"}
     assert post(role_level="wizard") == {"role_level"}
     assert post(technologies=[f"tech{i}" for i in range(51)]) == {"technologies"}
-    assert post(technologies=["x" * 101]) == {"technologies"}
+    assert post(technologies=["x" * 101]) == {"technologies.0"}
     assert post(key_achievements=["a"] * 31) == {"key_achievements"}
     assert post(team_size=-1) == {"team_size"}
     assert post(salary=100) == {"salary"}  # unknown fields are refused
     assert post(title="") == {"title"}
     missing = client.post(EXPERIENCES, headers=headers, json={"company": "Acme"})
-    assert error_fields(missing) == {"title", "start_date"}
+    # Every mistake at once: the missing fields, and the rule they do not hide (a past
+    # role, is_current defaulting to false, needs an end_date).
+    assert error_fields(missing) == {"title", "start_date", "end_date"}
 
     not_json = client.post(EXPERIENCES, headers=headers, data="[1]", content_type="text/plain")
     assert not_json.status_code == 415

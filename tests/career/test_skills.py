@@ -61,8 +61,11 @@ def test_skill_failures(client: FlaskClient, auth: AuthActions) -> None:
     assert error_fields(
         client.post(SKILLS, headers=headers, json={"name": "Python", "proficiency_level": 6})
     ) == {"proficiency_level"}
+    # A JSON number, kept to one decimal place (rounded), never a string.
+    rounded = client.post(SKILLS, headers=headers, json={"name": "Go", "years_experience": 2.55})
+    assert rounded.status_code == 201 and rounded.get_json()["years_experience"] == 2.6
     assert error_fields(
-        client.post(SKILLS, headers=headers, json={"name": "Python", "years_experience": 2.55})
+        client.post(SKILLS, headers=headers, json={"name": "Python", "years_experience": "2.5"})
     ) == {"years_experience"}
     assert error_fields(
         client.post(SKILLS, headers=headers, json={"name": "Python", "years_experience": -1})

@@ -41,7 +41,7 @@ def test_period_validation(client: FlaskClient, auth: AuthActions) -> None:
     )
     assert backwards.status_code == 422
     assert problem(backwards)["errors"] == [
-        {"field": "period_end", "message": "Value error, must be after period_start"}
+        {"field": "period_end", "message": "must be after period_start"}
     ]
     same_day = client.post(
         f"{API}/reports", headers=headers, json=report_body("2024-01-01", "2024-01-01")

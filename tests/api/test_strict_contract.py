@@ -1,0 +1,184 @@
+"""The server takes exactly what the document says, and reports every mistake at once.
+
+Found by schemathesis against gunicorn: integers were read as dates (``assessed_on: 0``
+became 1970-01-01, ``?per_start_date=0`` too), decimals were documented as "a number or
+any string", the document allowed 64-character usernames the server refused, and a type
+error hid the rule errors of the same request.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from pathfinder.api.openapi import RULES_EXTENSION, document_of
+from tests.conftest import AuthActions
+
+JSON = {"Content-Type": "application/json"}
+
+
+def fields(response: Any) -> list[str]:
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    return [error["field"] for error in response.get_json()["errors"]]
+
+
+def schema_of(app: Flask, name: str) -> dict[str, Any]:
+    return dict(document_of(app)["components"]["schemas"][name])
+
+
+@pytest.mark.parametrize("value", [0, 20240101, "0", "20240101", "2024-1-1", True])
+def test_a_date_is_an_iso_string_only(
+    client: FlaskClient, auth: AuthActions, value: object
+) -> None:
+    headers = auth.headers(auth.register("dates"))
+    body = {
+        "skill_name": "SQL",
+        "assessed_on": value,
+        "proficiency_level": 3,
+        "assessment_source": "self",
+    }
+    answer = client.post("/api/v1/me/analytics/skills-progression", headers=headers, json=body)
+    assert fields(answer) == ["assessed_on"]
+
+
+def test_a_date_in_the_query_is_an_iso_string_only(client: FlaskClient, auth: AuthActions) -> None:
+    headers = auth.headers(auth.register("qdates"))
+    answer = client.get("/api/v1/cpa/progress?per_start_date=0", headers=headers)
+    assert fields(answer) == ["per_start_date"]
+    ok = client.get("/api/v1/cpa/progress?per_start_date=2024-01-01", headers=headers)
+    assert ok.status_code == 200
+
+
+def test_a_date_time_needs_its_offset(client: FlaskClient, auth: AuthActions) -> None:
+    auth.register("flag_admin")
+    auth.set_role("flag_admin", "admin")
+    headers = auth.headers(auth.login("flag_admin"))
+    flag = {"flag_key": "strict_time", "name": "T", "flag_type": "boolean", "default_value": False}
+    for value in ("2030-01-01", "2030-01-01T00:00:00", 1893456000):
+        answer = client.post(
+            "/api/v1/admin/flags", headers=headers, json={**flag, "active_from": value}
+        )
+        assert fields(answer) == ["active_from"], value
+    made = client.post(
+        "/api/v1/admin/flags", headers=headers, json={**flag, "active_from": "2030-01-01T00:00Z"}
+    )
+    assert fields(made) == ["active_from"]  # RFC 3339 has seconds
+    made = client.post(
+        "/api/v1/admin/flags",
+        headers=headers,
+        json={**flag, "active_from": "2030-01-01T00:00:00+02:00"},
+    )
+    assert made.status_code == 201, made.get_json()
+
+
+def test_numbers_and_integers_are_json_numbers(client: FlaskClient, auth: AuthActions) -> None:
+    headers = auth.headers(auth.register("numbers"))
+    skills = "/api/v1/me/skills"
+    assert fields(
+        client.post(skills, headers=headers, json={"name": "Go", "years_experience": "2"})
+    )
+    assert fields(
+        client.post(skills, headers=headers, json={"name": "Go", "proficiency_level": "3"})
+    )
+    assert fields(client.post(skills, headers=headers, json={"name": "Go", "is_primary": "true"}))
+
+
+def test_decimals_are_documented_as_numbers(app: Flask) -> None:
+    hours = schema_of(app, "TimeEntryCreate")["properties"]["hours"]
+    assert hours["type"] == "number" and hours["minimum"] == 0.01 and hours["maximum"] == 24
+    years = schema_of(app, "SkillCreate")["properties"]["years_experience"]
+    assert {"type": "null"} in years["anyOf"]
+    assert all(option.get("type") in ("number", "null") for option in years["anyOf"])
+
+
+def test_registration_reports_every_mistake_at_once(client: FlaskClient, auth: AuthActions) -> None:
+    auth.allow_self_registration()
+    answer = client.post(
+        "/api/v1/auth/register",
+        json={"username": "x" * 31, "email": "not-an-address", "password": "short"},
+    )
+    assert sorted(fields(answer)) == ["email", "password", "username"]
+    # A password rule beside a field error: the password names the (valid) username.
+    answer = client.post(
+        "/api/v1/auth/register",
+        json={"username": "carol", "email": "bad", "password": "carol-is-my-password"},
+    )
+    errors = answer.get_json()["errors"]
+    assert sorted(e["field"] for e in errors) == ["email", "password"]
+    assert "username" in next(e["message"] for e in errors if e["field"] == "password")
+
+
+def test_a_type_error_does_not_hide_a_rule(client: FlaskClient, auth: AuthActions) -> None:
+    headers = auth.headers(auth.register("rules"))
+    body = {
+        "title": "Analyst",
+        "start_date": "2020-01-01",
+        "end_date": "2019-01-01",
+        "team_size": "ten",
+    }
+    answer = client.post("/api/v1/me/experiences", headers=headers, json=body)
+    assert sorted(fields(answer)) == ["end_date", "team_size"]
+
+
+def test_each_item_of_a_bulk_is_checked(client: FlaskClient, auth: AuthActions) -> None:
+    headers = auth.headers(auth.register("bulk_rules"))
+    items = [
+        {"title": "A", "start_date": 0, "is_current": True},
+        {"title": "B", "start_date": "2020-01-01", "end_date": "2019-01-01"},
+    ]
+    answer = client.post("/api/v1/me/experiences/bulk", headers=headers, json={"items": items})
+    assert sorted(fields(answer)) == ["items.0.start_date", "items.1.end_date"]
+
+
+def test_a_field_that_cannot_be_cleared_is_not_nullable(
+    app: Flask, client: FlaskClient, auth: AuthActions
+) -> None:
+    title = schema_of(app, "ExperienceUpdate")["properties"]["title"]
+    assert title["type"] == "string" and "default" not in title and "anyOf" not in title
+    headers = auth.headers(auth.register("nulls"))
+    skill = client.post("/api/v1/me/skills", headers=headers, json={"name": "Go"}).get_json()
+    answer = client.patch(f"/api/v1/me/skills/{skill['id']}", headers=headers, json={"name": None})
+    assert fields(answer) == ["name"]
+
+
+def test_the_document_states_the_server_s_own_limits(app: Flask) -> None:
+    username = schema_of(app, "RegisterRequest")["properties"]["username"]
+    assert username["maxLength"] == 30 and username["minLength"] == 3
+    assert re.fullmatch(username["pattern"], "alice_b2")
+    assert not re.fullmatch(username["pattern"], "alice__b")
+    assert re.search(username["not"]["pattern"], "Root")
+    email = schema_of(app, "RegisterRequest")["properties"]["email"]
+    assert re.search(email["pattern"], "a@example.com")
+    assert not re.search(email["pattern"], "a b@example.com")
+    zone = schema_of(app, "ProfileUpdate")["properties"]["timezone"]["anyOf"][0]
+    assert "America/Toronto" in zone["enum"] and len(zone["x-enum-varnames"]) == len(zone["enum"])
+    model = schema_of(app, "ConversationCreate")["properties"]["model"]["anyOf"][0]
+    assert model["enum"] == ["pathfinder-offline"]
+    cursor = next(
+        p
+        for p in document_of(app)["paths"]["/api/v1/me/skills"]["get"]["parameters"]
+        if p["name"] == "cursor"
+    )
+    assert "pattern" in (cursor["schema"].get("anyOf") or [cursor["schema"]])[0]
+
+
+def test_rules_beyond_the_schema_are_documented(app: Flask) -> None:
+    operation = document_of(app)["paths"]["/api/v1/me/experiences/bulk"]["post"]
+    rules = operation["responses"]["422"][RULES_EXTENSION]
+    assert {"field": "items.*.end_date", "rule": "on or after `start_date`"} in rules
+    assert "items.*.end_date" in operation["description"]
+
+
+def test_a_blank_text_is_documented_as_refused(app: Flask) -> None:
+    title = schema_of(app, "ExperienceCreate")["properties"]["title"]
+    assert not re.search(title["pattern"], " \t ") and re.search(title["pattern"], " a ")
+
+
+def test_options_lists_only_the_route_s_own_methods(client: FlaskClient) -> None:
+    allow = client.options("/api/v1/me/skills/summary").headers["Allow"]
+    assert sorted(allow.split(", ")) == ["GET", "HEAD", "OPTIONS"]

@@ -63,7 +63,7 @@ VERIFY = ("cpa-verification",)
 COMMENTS = ("cpa-comments",)
 MEETINGS = ("cpa-mentor-meetings",)
 
-ACCOUNT_PREFIX = "/cpa/shared/<share_id>"
+ACCOUNT_PREFIX = "/cpa/shared/<id:share_id>"
 LINK_PREFIX = "/cpa/links/<token>"
 ACCOUNT_NOTE = "\n\nAs the account that accepted share `share_id`."
 LINK_NOTE = (
@@ -136,7 +136,7 @@ def create_share() -> ResponseReturnValue:
     return jsonify(sharing.create_share(caller(), parse_body(ShareCreate))), 201
 
 
-@bp.get("/cpa/shares/<share_id>")
+@bp.get("/cpa/shares/<id:share_id>")
 @requires("user")
 @contract(responses={200: CpaShare}, tags=SHARES)
 def get_share(share_id: str) -> ResponseReturnValue:
@@ -144,7 +144,7 @@ def get_share(share_id: str) -> ResponseReturnValue:
     return jsonify(sharing.get_share(caller(), share_id)), 200
 
 
-@bp.post("/cpa/shares/<share_id>/revoke")
+@bp.post("/cpa/shares/<id:share_id>/revoke")
 @requires("user")
 @contract(responses={200: CpaShare}, tags=SHARES)
 def revoke_share(share_id: str) -> ResponseReturnValue:
@@ -152,7 +152,7 @@ def revoke_share(share_id: str) -> ResponseReturnValue:
     return jsonify(sharing.revoke_share(caller(), share_id)), 200
 
 
-@bp.get("/cpa/shares/<share_id>/access")
+@bp.get("/cpa/shares/<id:share_id>/access")
 @requires("user")
 @contract(query=CpaPageQuery, responses={200: CpaPage[CpaShareAccess]}, tags=SHARES)
 def share_access(share_id: str) -> ResponseReturnValue:
@@ -192,7 +192,7 @@ def shared_with_me() -> ResponseReturnValue:
 # -- the candidate: completion, verification, comments, meetings -------------------------------
 
 
-@bp.post("/cpa/reports/<report_id>/complete")
+@bp.post("/cpa/reports/<id:report_id>/complete")
 @requires("user")
 @contract(responses={200: CpaVerification}, tags=VERIFY)
 def complete_report(report_id: str) -> ResponseReturnValue:
@@ -200,7 +200,7 @@ def complete_report(report_id: str) -> ResponseReturnValue:
     return jsonify(verification.complete_report(caller(), report_id)), 200
 
 
-@bp.get("/cpa/reports/<report_id>/verification")
+@bp.get("/cpa/reports/<id:report_id>/verification")
 @requires("user")
 @contract(responses={200: CpaVerification}, tags=VERIFY)
 def report_verification(report_id: str) -> ResponseReturnValue:
@@ -208,7 +208,7 @@ def report_verification(report_id: str) -> ResponseReturnValue:
     return jsonify(verification.report_verification(caller(), report_id)), 200
 
 
-@bp.get("/cpa/experiences/<experience_id>/comments")
+@bp.get("/cpa/experiences/<id:experience_id>/comments")
 @requires("user")
 @contract(responses={200: CpaCommentThread}, tags=COMMENTS)
 def list_comments(experience_id: str) -> ResponseReturnValue:
@@ -216,7 +216,7 @@ def list_comments(experience_id: str) -> ResponseReturnValue:
     return jsonify(grantee.own_comments(caller(), experience_id)), 200
 
 
-@bp.post("/cpa/experiences/<experience_id>/comments")
+@bp.post("/cpa/experiences/<id:experience_id>/comments")
 @requires("user")
 @contract(body=CommentCreate, responses={201: CpaComment}, tags=COMMENTS)
 def add_comment(experience_id: str) -> ResponseReturnValue:
@@ -226,7 +226,7 @@ def add_comment(experience_id: str) -> ResponseReturnValue:
     return jsonify(grantee.own_add_comment(principal, experience_id, body)), 201
 
 
-@bp.post("/cpa/comments/<comment_id>/resolve")
+@bp.post("/cpa/comments/<id:comment_id>/resolve")
 @requires("user")
 @contract(body=CommentResolve, responses={200: CpaComment}, tags=COMMENTS)
 def resolve_comment(comment_id: str) -> ResponseReturnValue:
@@ -244,7 +244,7 @@ def list_meetings() -> ResponseReturnValue:
     return jsonify(meetings.list_meetings(caller(), parse_query(CpaPageQuery))), 200
 
 
-@bp.post("/cpa/meetings/<meeting_id>/acknowledge")
+@bp.post("/cpa/meetings/<id:meeting_id>/acknowledge")
 @requires("user")
 @contract(responses={200: CpaMentorMeeting}, tags=MEETINGS)
 def acknowledge_meeting(meeting_id: str) -> ResponseReturnValue:
@@ -261,14 +261,14 @@ def shared_summary(key: GrantKey) -> tuple[Any, int]:
     return grantee.summary(key), 200
 
 
-@grantee_operation("/reports/<report_id>", "GET", responses={200: CpaSharedReport}, tags=SHARED)
+@grantee_operation("/reports/<id:report_id>", "GET", responses={200: CpaSharedReport}, tags=SHARED)
 def shared_report(key: GrantKey, report_id: str) -> tuple[Any, int]:
     """A shared report with its PERT status and each experience's verification state."""
     return grantee.get_report(key, report_id), 200
 
 
 @grantee_operation(
-    "/reports/<report_id>/experiences",
+    "/reports/<id:report_id>/experiences",
     "GET",
     query=CpaPageQuery,
     responses={200: CpaPage[CpaExperience]},
@@ -281,7 +281,7 @@ def shared_experiences(key: GrantKey, report_id: str) -> tuple[Any, int]:
 
 
 @grantee_operation(
-    "/experiences/<experience_id>", "GET", responses={200: CpaExperience}, tags=SHARED
+    "/experiences/<id:experience_id>", "GET", responses={200: CpaExperience}, tags=SHARED
 )
 def shared_experience(key: GrantKey, experience_id: str) -> tuple[Any, int]:
     """One version of an experience of a shared report."""
@@ -289,7 +289,7 @@ def shared_experience(key: GrantKey, experience_id: str) -> tuple[Any, int]:
 
 
 @grantee_operation(
-    "/experiences/<experience_id>/decision",
+    "/experiences/<id:experience_id>/decision",
     "POST",
     body=Decision,
     responses={200: CpaDecisionResult},
@@ -303,7 +303,7 @@ def shared_decision(key: GrantKey, experience_id: str) -> tuple[Any, int]:
 
 
 @grantee_operation(
-    "/experiences/<experience_id>/comments",
+    "/experiences/<id:experience_id>/comments",
     "GET",
     responses={200: CpaCommentThread},
     tags=COMMENTS,
@@ -314,7 +314,7 @@ def shared_comments(key: GrantKey, experience_id: str) -> tuple[Any, int]:
 
 
 @grantee_operation(
-    "/experiences/<experience_id>/comments",
+    "/experiences/<id:experience_id>/comments",
     "POST",
     body=CommentCreate,
     responses={201: CpaComment},
@@ -327,7 +327,7 @@ def shared_add_comment(key: GrantKey, experience_id: str) -> tuple[Any, int]:
 
 
 @grantee_operation(
-    "/comments/<comment_id>/resolve",
+    "/comments/<id:comment_id>/resolve",
     "POST",
     body=CommentResolve,
     responses={200: CpaComment},

@@ -41,9 +41,12 @@ def json_value(raw: str | None, field: str) -> Any:
 
 
 def utc_time(raw: str | None) -> str | None:
-    """A ``datetime-local`` value, read as UTC (the label says so)."""
+    """A ``datetime-local`` value, read as UTC (the label says so), as the RFC 3339 date-time
+    the API's models take: browsers leave out the seconds and the offset."""
     if not raw:
         return None
+    if len(raw) == len("2024-05-01T09:30"):
+        raw += ":00"
     return raw if raw.endswith("Z") or "+" in raw else raw + "+00:00"
 
 

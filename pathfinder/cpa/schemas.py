@@ -8,7 +8,7 @@ inside the report period, overlapping periods, the character limit) are the serv
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator
@@ -141,7 +141,7 @@ class ReportCreate(RequestModel):
     period_end: IsoDate
     hours_worked: Hours | None = None
     leave_days: int | None = Field(default=None, ge=0, le=3660)
-    submission_deadline: date | None = Field(
+    submission_deadline: IsoDate | None = Field(
         default=None, description="When this period must be reported by (the body's date)."
     )
     framework_version: FrameworkVersion | None = None
@@ -168,7 +168,7 @@ class ReportUpdate(RequestModel):
     period_end: IsoDate = omittable()
     hours_worked: Hours | None = None
     leave_days: int | None = Field(default=None, ge=0, le=3660)
-    submission_deadline: date | None = None
+    submission_deadline: IsoDate | None = None
 
 
 class VersionQuery(RequestModel):
@@ -322,13 +322,13 @@ class TimeEntryCreate(RequestModel):
 
 
 class TimeEntryUpdate(RequestModel):
-    """Changed fields; ``hours`` and ``activity_category`` may be changed, not cleared."""
+    """Changed fields; all but ``description`` may be changed, not cleared."""
 
     hours: DayHours = omittable()
     activity_category: TimeCategory = omittable()
     description: EntryText | None = None
-    is_billable: bool | None = None
-    is_cpa_eligible: bool | None = None
+    is_billable: bool = omittable()
+    is_cpa_eligible: bool = omittable()
 
 
 # -- submissions -------------------------------------------------------------------------------
@@ -450,13 +450,22 @@ ShareRole = Literal["mentor", "supervisor", "program_leader"]
 ShareScope = Literal["read", "comment", "verify", "certify"]
 GranteeKind = Literal["account", "link"]
 CommentPart = Literal["challenge", "actions", "results", "lessons_learned"]
-ResourceId = Annotated[str, Field(min_length=1, max_length=26), AfterValidator(_single_line)]
-Token = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_single_line)]
+ResourceId = Id
+Token = Annotated[str, Field(min_length=1, max_length=200)]
 Note = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_text)]
 
 
 class ShareCreate(RequestModel):
     """Grant a person access to one report (``report_id``) or the whole PER record (none)."""
+
+    rules = (
+        Rule(
+            "scope",
+            "fits the role and the report's route: `verify` is a supervisor's, on EVR; "
+            "`certify` a program leader's, on PPR",
+        ),
+        Rule("expires_at", "in the future and within 400 days"),
+    )
 
     report_id: ResourceId | None = None
     role: ShareRole
@@ -482,6 +491,8 @@ class ShareAccept(RequestModel):
 class Decision(RequestModel):
     """A supervisor's (EVR) or program leader's (PPR) decision on the current version."""
 
+    rules = (Rule("comment", "required when returning"),)
+
     decision: Literal["approve", "return"] = Field(
         description="`approve` verifies (EVR) or certifies (PPR); `return` sends it back."
     )
@@ -489,6 +500,11 @@ class Decision(RequestModel):
 
 
 class CommentCreate(RequestModel):
+    rules = (
+        Rule("mentions.*", "the candidate or a share of the same report"),
+        Rule("parent_id", "a comment of the same experience"),
+    )
+
     body: Note
     part: CommentPart | None = Field(
         default=None, description="One part of the response, or none for the whole experience."
@@ -507,6 +523,8 @@ class CommentResolve(RequestModel):
 
 
 class MeetingCreate(RequestModel):
+    rules = (Rule("meeting_date", "not in the future"),)
+
     meeting_date: IsoDate
     topics: Note
     concerns: Note | None = None

@@ -38,7 +38,7 @@ EXPORT_FILE = Media(
 )
 
 
-@bp.get("/invitations/<token>")
+@bp.get("/invitations/<token:token>")
 @public
 @contract(responses={200: InvitationPreview}, tags=("invitations",))
 def invitation(token: str) -> ResponseReturnValue:
@@ -46,7 +46,7 @@ def invitation(token: str) -> ResponseReturnValue:
     return jsonify(invitations.lookup(token)), 200
 
 
-@bp.post("/invitations/<token>/decline")
+@bp.post("/invitations/<token:token>/decline")
 @public
 @contract(responses={200: InvitationDeclined}, tags=("invitations",))
 @rate_limited("RATELIMIT_REGISTER")
@@ -55,7 +55,7 @@ def decline_invitation(token: str) -> ResponseReturnValue:
     return jsonify(invitations.decline(token)), 200
 
 
-@bp.post("/invitations/<token>/accept")
+@bp.post("/invitations/<token:token>/accept")
 @public
 @contract(body=AcceptInvitation, responses={201: AuthTokens}, tags=("invitations",))
 @rate_limited("RATELIMIT_REGISTER")
@@ -99,7 +99,7 @@ def export_me() -> ResponseReturnValue:
     return jsonify(export.export_mine(caller()).as_json()), 201
 
 
-@bp.get("/exports/<token>")
+@bp.get("/exports/<token:token>")
 @public
 @contract(responses={200: EXPORT_FILE}, tags=("account",))
 def download_export(token: str) -> ResponseReturnValue:

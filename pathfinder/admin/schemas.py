@@ -16,6 +16,7 @@ from pathfinder.auth.schemas import (
     Username,
     password_rules,
 )
+from pathfinder.schema.naming import USERNAME_MAX_LENGTH
 
 Role = Literal["user", "admin", "site_admin"]
 AccountStatus = Literal[
@@ -128,7 +129,9 @@ class GroupAssignment(RequestModel):
 class AdminDeletion(RequestModel):
     """Immediate deletion: the username typed again, and why."""
 
-    confirm_username: str = Field(min_length=1, max_length=64)
+    rules = (Rule("confirm_username", "the account's username (in any case)"),)
+
+    confirm_username: str = Field(min_length=1, max_length=USERNAME_MAX_LENGTH)
     reason: str = Field(min_length=1, max_length=500)
 
 

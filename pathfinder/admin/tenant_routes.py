@@ -18,10 +18,17 @@ from pathfinder.admin.responses import (
 )
 from pathfinder.admin.schemas import TenantListQuery
 from pathfinder.api.contract import contract
+from pathfinder.api.fields import segment_converter
 from pathfinder.api.validation import parse_query
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller
 
+UsernameConverter = segment_converter(
+    "^[A-Za-z][A-Za-z0-9_]{2,29}$",
+    max_length=30,
+    example="alice_smith",
+    doc="``<username:username>``: a segment that can be a username (3-30 characters).",
+)
 bp = Blueprint("tenants", __name__)
 
 
@@ -41,7 +48,7 @@ def migration_status() -> ResponseReturnValue:
     return jsonify(tenants.migration_status()), 200
 
 
-@bp.get("/admin/tenants/<username>")
+@bp.get("/admin/tenants/<username:username>")
 @requires("admin")
 @contract(responses={200: AdminTenantDetail}, tags=("admin",))
 def get_tenant(username: str) -> ResponseReturnValue:
@@ -49,7 +56,7 @@ def get_tenant(username: str) -> ResponseReturnValue:
     return jsonify(tenants.tenant_detail(username)), 200
 
 
-@bp.post("/admin/tenants/<username>/verify")
+@bp.post("/admin/tenants/<username:username>/verify")
 @requires("site_admin")
 @contract(responses={200: AdminTenantDrift}, tags=("admin",))
 def verify_tenant(username: str) -> ResponseReturnValue:
@@ -57,7 +64,7 @@ def verify_tenant(username: str) -> ResponseReturnValue:
     return jsonify(tenants.verify(username)), 200
 
 
-@bp.post("/admin/tenants/<username>/repair")
+@bp.post("/admin/tenants/<username:username>/repair")
 @requires("site_admin")
 @contract(responses={200: AdminTenantDrift}, tags=("admin",))
 def repair_tenant(username: str) -> ResponseReturnValue:

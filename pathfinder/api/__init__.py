@@ -24,7 +24,7 @@ def init_app(app: Flask) -> None:
         preconditions,
         validation,
     )
-    from pathfinder.api.fields import IdConverter
+    from pathfinder.api.fields import IdConverter, TokenConverter
     from pathfinder.audit import routes as audit_routes
     from pathfinder.auth import routes as auth_routes
     from pathfinder.career import routes as career_routes
@@ -40,6 +40,9 @@ def init_app(app: Flask) -> None:
 
     # Before any blueprint: their rules are compiled with the converter as they are added.
     app.url_map.converters["id"] = IdConverter
+    app.url_map.converters["token"] = TokenConverter
+    app.url_map.converters["flag_key"] = flags_routes.FlagKeyConverter
+    app.url_map.converters["username"] = tenant_routes.UsernameConverter
     app.url_map.converters["sso_provider"] = sso_routes.ProviderConverter
     errors.init_app(app)
     limits.init_app(app)

@@ -34,6 +34,11 @@ ISO_DATE_TIME = re.compile(
 # Crockford base32, upper case, as python-ulid writes it (pathfinder.ids.new_id).
 ID_PATTERN = f"^[0-9A-HJKMNP-TV-Z]{{{ID_LENGTH}}}$"
 _ID = re.compile(ID_PATTERN)
+# The examples the document gives (Swagger UI shows them; schemathesis' examples phase sends
+# them): values of each field's form, naming nothing in particular.
+EXAMPLE_ID = "01J9ZQ4K8M3N5P7R9T1V3X5Z7B"
+EXAMPLE_DATE = "2024-03-15"
+EXAMPLE_DATE_TIME = "2024-05-01T09:30:00Z"
 # What a text field with a minimum length needs beyond it: whitespace is stripped from
 # every request string (RequestModel), so "   " is empty by the time the length is checked.
 # The class is exactly what pydantic strips (Unicode White_Space, Rust's ``str::trim``),
@@ -88,12 +93,12 @@ def _iso_date_time(value: Any) -> datetime:
 IsoDate = Annotated[
     date,
     BeforeValidator(_iso_date),
-    WithJsonSchema({"type": "string", "format": "date"}),
+    WithJsonSchema({"type": "string", "format": "date", "examples": [EXAMPLE_DATE]}),
 ]
 IsoDateTime = Annotated[
     datetime,
     BeforeValidator(_iso_date_time),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": [EXAMPLE_DATE_TIME]}),
 ]
 
 
@@ -107,9 +112,52 @@ Id = Annotated[
     str,
     BeforeValidator(_id),
     WithJsonSchema(
-        {"type": "string", "minLength": ID_LENGTH, "maxLength": ID_LENGTH, "pattern": ID_PATTERN}
+        {
+            "type": "string",
+            "minLength": ID_LENGTH,
+            "maxLength": ID_LENGTH,
+            "pattern": ID_PATTERN,
+            "examples": [EXAMPLE_ID],
+        }
     ),
 ]
+
+
+def segment_converter(
+    pattern: str, *, max_length: int, example: str, doc: str
+) -> type[BaseConverter]:
+    """A route converter taking a path segment of ``pattern`` (``^...$``, bounding its
+    length itself), or no route.
+
+    Its ``schema`` is the parameter's schema in the document
+    (:func:`pathfinder.api.openapi.path_parameter_schemas`): a segment the document allows
+    is one the route takes, and none is so long that the request line passes gunicorn's
+    limit (``gunicorn.conf.py``), which would answer 414 to a request the document allows.
+    """
+    schema = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": max_length,
+        "pattern": pattern,
+        "examples": [example],
+    }
+    return type(
+        "SegmentConverter",
+        (BaseConverter,),
+        {"regex": pattern.strip("^$"), "schema": schema, "__doc__": doc},
+    )
+
+
+# A token in a mailed link (an invitation, an export download): base64url, as
+# pathfinder.security.tokens.new_token writes it.
+TOKEN_MAX_LENGTH = 200
+TOKEN_PATTERN = f"^[A-Za-z0-9_-]{{1,{TOKEN_MAX_LENGTH}}}$"
+TokenConverter = segment_converter(
+    TOKEN_PATTERN,
+    max_length=TOKEN_MAX_LENGTH,
+    example="Zm9yIGV4YW1wbGUgb25seSwgbm90IGEgdG9rZW4",
+    doc="``<token:token>``: the token of a mailed link.",
+)
 
 
 class IdConverter(BaseConverter):
@@ -126,6 +174,7 @@ class IdConverter(BaseConverter):
         "minLength": ID_LENGTH,
         "maxLength": ID_LENGTH,
         "pattern": ID_PATTERN,
+        "examples": [EXAMPLE_ID],
     }
 
 

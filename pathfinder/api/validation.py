@@ -26,9 +26,9 @@ from typing import Any, ClassVar, TypeVar
 
 from flask import current_app, request
 from flask.json.provider import DefaultJSONProvider
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 from pydantic.json_schema import DEFAULT_REF_TEMPLATE, GenerateJsonSchema, JsonSchemaMode
-from pydantic_core import core_schema
+from pydantic_core import PydanticCustomError, core_schema
 
 from pathfinder.api.contract import Rule, contract_of
 from pathfinder.api.errors import Problem
@@ -66,10 +66,45 @@ class RequestSchema(GenerateJsonSchema):
         return generated
 
 
+LENGTH_AS_SENT = "string_too_long_as_sent"
+_FIELD_SCHEMAS: dict[type[BaseModel], dict[str, Mapping[str, Any]]] = {}
+
+
+def _field_schemas(model: type[BaseModel]) -> dict[str, Mapping[str, Any]]:
+    """Each field's schema in ``model``'s document schema (the text lengths to check)."""
+    if model not in _FIELD_SCHEMAS:
+        _FIELD_SCHEMAS[model] = dict(model.model_json_schema().get("properties", {}))
+    return _FIELD_SCHEMAS[model]
+
+
 def _allows_null(schema: Mapping[str, Any]) -> bool:
     if schema.get("type") == "null":
         return True
     return any(_allows_null(option) for option in schema.get("anyOf", ()))
+
+
+def _too_long(value: Any, schema: Mapping[str, Any]) -> tuple[str, int] | None:
+    """Where ``value`` as sent breaks a ``maxLength`` of its field's schema (the dotted path
+    inside the field, "" for the field itself) and the limit; None when it does not.
+
+    Follows the schema through ``anyOf`` and array ``items``; a nested model (``$ref``)
+    checks its own fields.
+    """
+    for option in schema.get("anyOf", ()):
+        found = _too_long(value, option)
+        if found is not None:
+            return found
+    if isinstance(value, str) and schema.get("type") == "string":
+        limit = schema.get("maxLength")
+        if limit is not None and len(value) > limit:
+            return "", int(limit)
+    if isinstance(value, list) and isinstance(schema.get("items"), Mapping):
+        for index, item in enumerate(value):
+            found = _too_long(item, schema["items"])
+            if found is not None:
+                inner, limit = found
+                return f"{index}.{inner}".rstrip("."), limit
+    return None
 
 
 class RequestModel(BaseModel):
@@ -77,11 +112,28 @@ class RequestModel(BaseModel):
 
     ``rules`` are the model's rules beyond its schema (:class:`Rule`), checked and
     documented with it.
+
+    Lengths are those of the text as sent, as the document states them (``maxLength``):
+    stripping comes after, so ``"a" * 200 + " "`` is too long for 200 characters.
     """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     rules: ClassVar[tuple[Rule, ...]] = ()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _length_as_sent(cls, value: Any, info: ValidationInfo) -> Any:
+        schema = _field_schemas(cls).get(info.field_name or "")
+        found = None if schema is None else _too_long(value, schema)
+        if found is not None:
+            at, limit = found
+            raise PydanticCustomError(
+                LENGTH_AS_SENT,
+                "String should have at most {max_length} characters",
+                {"max_length": limit, "at": at},
+            )
+        return value
 
     @classmethod
     def model_json_schema(
@@ -308,7 +360,10 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]
     """``[{"field": "a.b", "message": ...}]`` from a pydantic error, without input values."""
     errors = []
     for error in exc.errors(include_input=False, include_url=False):
-        field = ".".join(str(part) for part in error["loc"]) or "body"
+        loc = list(error["loc"])
+        if error["type"] == LENGTH_AS_SENT and error.get("ctx", {}).get("at"):
+            loc.append(error["ctx"]["at"])  # the item of a list field
+        field = ".".join(str(part) for part in loc) or "body"
         errors.append({"field": f"{prefix}{field}", "message": error["msg"]})
     return errors
 

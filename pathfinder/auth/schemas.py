@@ -42,7 +42,12 @@ Email = Annotated[
     StringConstraints(strip_whitespace=False),
     AfterValidator(check_email),
     WithJsonSchema(
-        {"type": "string", "maxLength": EMAIL_MAX_LENGTH, "pattern": EMAIL_REGEX},
+        {
+            "type": "string",
+            "maxLength": EMAIL_MAX_LENGTH,
+            "pattern": EMAIL_REGEX,
+            "examples": ["alice@example.com"],
+        },
     ),
 ]
 
@@ -68,6 +73,7 @@ USERNAME_SCHEMA: dict[str, Any] = {
     "not": {"pattern": "^(" + "|".join(map(_any_case, sorted(RESERVED_USERNAMES))) + ")$"},
     "description": "3 to 30 letters, digits and single underscores, starting with a letter "
     "and not ending with `_`; case-insensitive (`Alice` is `alice`); a few names are reserved.",
+    "examples": ["alice_smith"],
 }
 Username = Annotated[
     str,
@@ -76,12 +82,16 @@ Username = Annotated[
     WithJsonSchema(USERNAME_SCHEMA),
 ]
 # Passwords are never stripped: every character counts.
+EXAMPLE_PASSWORD = "correct horse battery staple"  # noqa: S105 - the document's example
 NewPassword = Annotated[
     str,
     StringConstraints(strip_whitespace=False, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX),
+    Field(examples=[EXAMPLE_PASSWORD]),
 ]
 Password = Annotated[
-    str, StringConstraints(strip_whitespace=False, min_length=1, max_length=PASSWORD_MAX)
+    str,
+    StringConstraints(strip_whitespace=False, min_length=1, max_length=PASSWORD_MAX),
+    Field(examples=[EXAMPLE_PASSWORD]),
 ]
 
 

@@ -64,7 +64,7 @@ COMMENTS = ("cpa-comments",)
 MEETINGS = ("cpa-mentor-meetings",)
 
 ACCOUNT_PREFIX = "/cpa/shared/<id:share_id>"
-LINK_PREFIX = "/cpa/links/<token>"
+LINK_PREFIX = "/cpa/links/<token:token>"
 ACCOUNT_NOTE = "\n\nAs the account that accepted share `share_id`."
 LINK_NOTE = (
     "\n\nAs the holder of a link share: `token` is the link's token. A token that opens "

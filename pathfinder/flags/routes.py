@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from pathfinder.api.contract import contract
+from pathfinder.api.fields import segment_converter
 from pathfinder.api.validation import parse_body, parse_query
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller
@@ -18,6 +19,8 @@ from pathfinder.flags.responses import (
     FlagPage,
 )
 from pathfinder.flags.schemas import (
+    FLAG_KEY_MAX_LENGTH,
+    FLAG_KEY_PATTERN,
     FlagCreate,
     FlagListQuery,
     FlagUpdate,
@@ -27,6 +30,13 @@ from pathfinder.flags.schemas import (
 )
 
 bp = Blueprint("flags", __name__)
+
+FlagKeyConverter = segment_converter(
+    FLAG_KEY_PATTERN,
+    max_length=FLAG_KEY_MAX_LENGTH,
+    example="new_dashboard",
+    doc="``<flag_key:flag_key>``: a segment that can be a flag's key.",
+)
 
 
 @bp.get("/me/flags")
@@ -53,7 +63,7 @@ def create_flag() -> ResponseReturnValue:
     return jsonify(service.create_flag(caller(), parse_body(FlagCreate))), 201
 
 
-@bp.get("/admin/flags/<flag_key>")
+@bp.get("/admin/flags/<flag_key:flag_key>")
 @requires("admin")
 @contract(responses={200: Flag}, tags=("flags",))
 def get_flag(flag_key: str) -> ResponseReturnValue:
@@ -61,7 +71,7 @@ def get_flag(flag_key: str) -> ResponseReturnValue:
     return jsonify(service.get_flag(flag_key)), 200
 
 
-@bp.patch("/admin/flags/<flag_key>")
+@bp.patch("/admin/flags/<flag_key:flag_key>")
 @requires("admin")
 @contract(body=FlagUpdate, responses={200: Flag}, tags=("flags",))
 def update_flag(flag_key: str) -> ResponseReturnValue:
@@ -69,7 +79,7 @@ def update_flag(flag_key: str) -> ResponseReturnValue:
     return jsonify(service.update_flag(caller(), flag_key, parse_body(FlagUpdate))), 200
 
 
-@bp.delete("/admin/flags/<flag_key>")
+@bp.delete("/admin/flags/<flag_key:flag_key>")
 @requires("admin")
 @contract(responses={204: None}, tags=("flags",))
 def delete_flag(flag_key: str) -> ResponseReturnValue:
@@ -78,7 +88,7 @@ def delete_flag(flag_key: str) -> ResponseReturnValue:
     return "", 204
 
 
-@bp.get("/admin/flags/<flag_key>/overrides")
+@bp.get("/admin/flags/<flag_key:flag_key>/overrides")
 @requires("admin")
 @contract(query=OverrideListQuery, responses={200: FlagOverridePage}, tags=("flags",))
 def list_overrides(flag_key: str) -> ResponseReturnValue:
@@ -86,7 +96,7 @@ def list_overrides(flag_key: str) -> ResponseReturnValue:
     return jsonify(service.list_overrides(flag_key, parse_query(OverrideListQuery))), 200
 
 
-@bp.post("/admin/flags/<flag_key>/overrides")
+@bp.post("/admin/flags/<flag_key:flag_key>/overrides")
 @requires("admin")
 @contract(
     body=OverrideCreate,
@@ -100,7 +110,7 @@ def create_override(flag_key: str) -> ResponseReturnValue:
     return jsonify(service.create_override(caller(), flag_key, body)), 201
 
 
-@bp.get("/admin/flags/<flag_key>/overrides/<id:override_id>")
+@bp.get("/admin/flags/<flag_key:flag_key>/overrides/<id:override_id>")
 @requires("admin")
 @contract(responses={200: FlagOverride}, tags=("flags",))
 def get_override(flag_key: str, override_id: str) -> ResponseReturnValue:
@@ -108,7 +118,7 @@ def get_override(flag_key: str, override_id: str) -> ResponseReturnValue:
     return jsonify(service.get_override(flag_key, override_id)), 200
 
 
-@bp.patch("/admin/flags/<flag_key>/overrides/<id:override_id>")
+@bp.patch("/admin/flags/<flag_key:flag_key>/overrides/<id:override_id>")
 @requires("admin")
 @contract(body=OverrideUpdate, responses={200: FlagOverride}, tags=("flags",))
 def update_override(flag_key: str, override_id: str) -> ResponseReturnValue:
@@ -117,7 +127,7 @@ def update_override(flag_key: str, override_id: str) -> ResponseReturnValue:
     return jsonify(service.update_override(caller(), flag_key, override_id, body)), 200
 
 
-@bp.delete("/admin/flags/<flag_key>/overrides/<id:override_id>")
+@bp.delete("/admin/flags/<flag_key:flag_key>/overrides/<id:override_id>")
 @requires("admin")
 @contract(responses={204: None}, tags=("flags",))
 def delete_override(flag_key: str, override_id: str) -> ResponseReturnValue:

@@ -16,9 +16,13 @@ from pathfinder.admin.paging import PageQuery
 from pathfinder.api.fields import Id, IsoDateTime, omittable
 from pathfinder.api.validation import RequestModel, Rule
 
-FLAG_KEY_PATTERN = r"^[a-z][a-z0-9_]{1,99}$"
+FLAG_KEY_MAX_LENGTH = 100
+FLAG_KEY_PATTERN = f"^[a-z][a-z0-9_]{{1,{FLAG_KEY_MAX_LENGTH - 1}}}$"
 FlagKey = Annotated[
-    str, StringConstraints(strip_whitespace=False, max_length=100, pattern=FLAG_KEY_PATTERN)
+    str,
+    StringConstraints(
+        strip_whitespace=False, max_length=FLAG_KEY_MAX_LENGTH, pattern=FLAG_KEY_PATTERN
+    ),
 ]
 # The same four names as pathfinder.schema.shared.flags.FLAG_TYPES (the table CHECK).
 FlagType = Literal["boolean", "string", "number", "json"]

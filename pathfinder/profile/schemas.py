@@ -39,6 +39,7 @@ Timezone = Annotated[
         json_schema_extra={
             "enum": list(TIMEZONES),
             "x-enum-varnames": [_zone_variable(zone) for zone in TIMEZONES],
+            "examples": ["America/Toronto"],
         },
     ),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from pathfinder.api.fields import collapse_spaces, omittable
 from pathfinder.api.pagination import CURSOR_RULE, Cursor
@@ -99,10 +99,8 @@ class CareerPathQuery(RequestModel):
     cursor: Cursor | None = None
 
 
-class CareerStage(BaseModel):
+class CareerStage(RequestModel):
     """One stage of a career path."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     title: str = Field(min_length=1, max_length=200)
     typical_years: int | None = Field(default=None, ge=0, le=50)

@@ -266,7 +266,10 @@ def get_career_path(path_id: str) -> dict[str, Any]:
 
 def update_career_path(actor: Principal, path_id: str, body: CareerPathUpdate) -> dict[str, Any]:
     """Change a career path (admins)."""
-    changes = _path_values(body.model_dump(exclude_unset=True))
+    # The fields sent, each whole: `exclude_unset` would also drop what a stage left out
+    # (its defaults), and the stored stage would lack them.
+    dumped = body.model_dump()
+    changes = _path_values({name: dumped[name] for name in body.model_fields_set})
     _null_errors(changes, _PATH_REQUIRED)
     with get_database().transaction() as conn:
         if repo.get_career_path(conn, path_id) is None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
-from werkzeug.routing import BaseConverter
 
 from pathfinder.api.contract import contract
+from pathfinder.api.fields import segment_converter
 from pathfinder.api.ratelimit import rate_limited
 from pathfinder.api.validation import parse_body, parse_query
 from pathfinder.auth.policy import public, requires
@@ -34,21 +34,14 @@ from pathfinder.sso.settings import PROVIDER_NAME, PROVIDER_NAME_MAX_LENGTH
 bp = Blueprint("sso", __name__)
 
 
-class ProviderConverter(BaseConverter):
-    """``<sso_provider:provider>``: a segment that can name a provider, or no route at all.
-
-    The document gives the parameter the pattern provider names are configured with
-    (``pathfinder.sso.settings``); a name of that form that is not configured is a 404
-    ``sso-provider-unknown``.
-    """
-
-    regex = PROVIDER_NAME.pattern.strip("^$")
-    schema = {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": PROVIDER_NAME_MAX_LENGTH,
-        "pattern": PROVIDER_NAME.pattern,
-    }
+ProviderConverter = segment_converter(
+    PROVIDER_NAME.pattern,
+    max_length=PROVIDER_NAME_MAX_LENGTH,
+    example="google",
+    doc="``<sso_provider:provider>``: a segment that can name a provider (as provider names "
+    "are configured, pathfinder.sso.settings); an unconfigured one is 404 "
+    "``sso-provider-unknown``.",
+)
 
 
 TAGS = ("auth",)

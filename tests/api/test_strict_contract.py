@@ -179,6 +179,35 @@ def test_a_blank_text_is_documented_as_refused(app: Flask) -> None:
     assert not re.search(title["pattern"], " \t ") and re.search(title["pattern"], " a ")
 
 
+def test_a_length_is_that_of_the_text_as_sent(client: FlaskClient, auth: AuthActions) -> None:
+    """Stripping comes after the length check: the document's ``maxLength`` is the limit of
+    what is sent, so 200 characters and a space are too many for a 200-character title."""
+    headers = auth.headers(auth.register("lengths"))
+    dates = {"start_date": "2020-01-01", "is_current": True}
+    too_long = {"title": "a" * 200 + " ", **dates}
+    assert fields(client.post("/api/v1/me/experiences", headers=headers, json=too_long)) == [
+        "title"
+    ]
+    at_limit = {"title": " " + "a" * 198 + " ", **dates}
+    created = client.post("/api/v1/me/experiences", headers=headers, json=at_limit)
+    assert created.status_code == 201 and created.get_json()["title"] == "a" * 198
+    query = client.get("/api/v1/me/experiences?q=" + "a" * 200 + "%20", headers=headers)
+    assert fields(query) == ["q"]
+
+
+def test_every_path_parameter_has_its_form(app: Flask) -> None:
+    """A segment the document allows is one a route takes, and none is long enough to take
+    a request line past gunicorn's limit (a 414 to a request the document allows)."""
+    unbounded = [
+        f"{path} {parameter['name']}"
+        for path, operations in document_of(app)["paths"].items()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", ())
+        if parameter["in"] == "path" and not {"pattern", "maxLength"} <= set(parameter["schema"])
+    ]
+    assert unbounded == []
+
+
 def test_options_lists_only_the_route_s_own_methods(client: FlaskClient) -> None:
     allow = client.options("/api/v1/me/skills/summary").headers["Allow"]
     assert sorted(allow.split(", ")) == ["GET", "HEAD", "OPTIONS"]

@@ -232,6 +232,13 @@ def test_admins_curate_career_paths(client: FlaskClient, auth: AuthActions) -> N
     assert renamed.status_code == 200 and renamed.get_json()["title"] == "Actuary (FSA)"
     assert client.patch(url, headers=admin, json={"path_key": "cpa"}).status_code == 409
     assert client.patch(url, headers=admin, json={"stages": None}).status_code == 422
+    # A stage sent with its title alone gets its defaults, as on creation (found by fuzzing:
+    # the update stored the stage without them, and the answer broke its contract).
+    restaged = client.patch(url, headers=admin, json={"stages": [{"title": "Fellow"}]})
+    assert restaged.status_code == 200, restaged.get_json()
+    assert restaged.get_json()["stages"] == [
+        {"title": "Fellow", "typical_years": None, "skills": [], "summary": None}
+    ]
     listed = client.get(f"{PATHS}?key=actuary", headers=user).get_json()["items"]
     assert listed[0]["title"] == "Actuary (FSA)"
     assert client.delete(url, headers=admin).status_code == 204

@@ -30,8 +30,8 @@ from tests.conftest import AuthActions
 from tests.cpa.factories import API, create_experience, create_report
 from tests.cpa.sharing_helpers import accept, invitation_token, share
 
-ACCOUNT_PREFIX = "/api/v1/cpa/shared/<share_id>"
-LINK_PREFIX = "/api/v1/cpa/links/<token>"
+ACCOUNT_PREFIX = "/api/v1/cpa/shared/<id:share_id>"
+LINK_PREFIX = "/api/v1/cpa/links/<token:token>"
 SECRETS = {
     "outside_challenge": "SECRET-OUTSIDE-REPORT-CHALLENGE",
     "private_note": "SECRET-OTHER-GRANTEE-PRIVATE-NOTE",

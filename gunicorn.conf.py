@@ -30,3 +30,36 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s'
 logger_class = "pathfinder.access_log.RedactingLogger"
 # Workers import the app after forking: each opens its own database pool.
 preload_app = False
+
+# Prometheus multi-process mode: every worker writes its metrics to files in one directory
+# and a scrape of any worker adds them up (pathfinder.metrics). The directory must be set
+# before the workers import the app, and emptied at start so a previous run's counts do
+# not carry over.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pathfinder-metrics-")
+    _OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+else:
+    _OWN_METRICS_DIR = None
+
+
+def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    import glob
+
+    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(stale)
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    # A dead worker's gauges (livesum) stop counting; its counters stay in the sum.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    if _OWN_METRICS_DIR:
+        import shutil
+
+        shutil.rmtree(_OWN_METRICS_DIR, ignore_errors=True)

@@ -34,17 +34,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # right; anything further left is whatever the client claimed, and is ignored.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
-    from pathfinder import api, audit, cli, db, logs, mail
+    from pathfinder import api, audit, cli, console, db, logs, mail, metrics
     from pathfinder.api import ratelimit
     from pathfinder.auth import guard
     from pathfinder.security import unreadable
 
     logs.init_app(app)
+    metrics.init_app(app)  # before the guard: refused requests are timed too
     db.init_app(app)
     mail.init_app(app)
     ratelimit.init_app(app)
     guard.init_app(app)
     api.init_app(app)
+    console.init_app(app)
     audit.init_app(app)
     unreadable.init_app(app)
     cli.init_app(app)

@@ -1,7 +1,8 @@
 """gunicorn's access log with the secrets in URLs masked.
 
-Two public routes carry a single-use secret in their path (``/invitations/<token>`` and
-``/exports/<token>``: links mailed to people, so the token has to be in the URL), and a
+Four public route families carry a secret in their path (``/invitations/<token>``,
+``/exports/<token>``, ``/cpa/links/<token>`` and the console's ``/console/join/<token>``:
+links mailed to people, so the token has to be in the URL), and a
 query string may carry one too (``?token=``, ``?code=``). gunicorn writes the request line
 as received, so without this every such token would sit in the access log, readable by
 whoever reads logs. ``gunicorn.conf.py`` names this class as ``logger_class``.
@@ -14,7 +15,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-_PATH_SECRET_RE = re.compile(r"(/(?:invitations|exports)/)[^/?#\s]+")
+_PATH_SECRET_RE = re.compile(r"(/(?:invitations|exports|links|console/join)/)[^/?#\s]+")
 _QUERY_SECRET_RE = re.compile(r"([?&](?:token|code|key|secret|signature)=)[^&#\s]*", re.I)
 REDACTED = "[redacted]"
 

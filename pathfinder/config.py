@@ -25,6 +25,18 @@ DEFAULTS: dict[str, Any] = {
     "MIGRATE_BATCH_SIZE": 100,
     # SQLite busy timeout in milliseconds: concurrent writers wait instead of failing.
     "SQLITE_BUSY_TIMEOUT_MS": 30000,
+    # Pooled connections (PostgreSQL, Oracle). Test each connection with a round trip when
+    # it is checked out: None means only where the network drops idle sessions unseen
+    # (Oracle: ADB closes idle sessions); elsewhere a dead connection is found by the
+    # statement that fails on it, and the pool then replaces every connection as old.
+    "DB_POOL_PRE_PING": None,
+    # Replace a connection this many seconds after it was opened (-1: never).
+    "DB_POOL_RECYCLE_SECONDS": 3600,
+    # Replace a connection after this many checkouts (0: never; None: 250 on PostgreSQL,
+    # never elsewhere). A PostgreSQL backend keeps a cache entry for every table it has
+    # touched, and a pooled connection serves many users: this bounds its memory
+    # (docs/performance.md, "Backend memory").
+    "DB_POOL_MAX_USES": None,
     "JSON_SORT_KEYS": False,
     # Largest request body accepted, in bytes (Flask's own setting): 1 MiB holds the largest
     # legitimate body (a CPA report, three 16 KiB preference documents, a 64 KiB CSV) many
@@ -83,6 +95,9 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_SEAL_BATCH_SIZE": 20000,
     # A seq gap still open this long is settled: no transaction lasts longer.
     "AUDIT_GAP_SETTLE_SECONDS": 3600,
+    # Where the audit log's retention policy writes its archive files (JSON lines, gzip);
+    # None: <instance>/audit-archive. Back it up: docs/operations.md, "Audit archives".
+    "AUDIT_ARCHIVE_DIR": None,
     # Production on SQLite is refused unless this says it is intended (a single-host pilot).
     "ALLOW_SQLITE_IN_PRODUCTION": False,
     # "json" (one JSON object per line, with the request id) or "text"; None: json in
@@ -91,6 +106,8 @@ DEFAULTS: dict[str, Any] = {
     "LOG_LEVEL": "INFO",
     # Characters per CPA PERT response; widely reported as 5,000, no official source pins it.
     "CPA_RESPONSE_CHAR_LIMIT": 5000,
+    # Days before a report's submission_deadline when its reminder is e-mailed.
+    "CPA_DEADLINE_REMINDER_DAYS": "7,1",
     # Check every answer and parsed request against the route's declared contract
     # (pathfinder.api.contract); the test suite turns it on, a breach is an error there.
     "CHECK_CONTRACTS": False,
@@ -105,6 +122,12 @@ DEFAULTS: dict[str, Any] = {
     "CORS_ALLOW_CREDENTIALS": False,
     # Seconds a browser may cache a preflight answer.
     "CORS_MAX_AGE": 600,
+    # GET /metrics (Prometheus): with a token, only scrapes that send it as a bearer token;
+    # without one, only clients in these networks (comma-separated CIDRs). See
+    # docs/operations.md, "Monitoring".
+    "METRICS_ENABLED": True,
+    "METRICS_TOKEN": None,
+    "METRICS_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
 }
 
 # Secrets production must set explicitly (no generated development value).
@@ -176,6 +199,14 @@ def check_production(config: Mapping[str, Any]) -> None:
             "every worker shares, e.g. redis://host:6379/0 (or "
             "PATHFINDER_ALLOW_PER_PROCESS_RATE_LIMITS=true for a one-worker pilot)"
         )
+    metrics_token = config.get("METRICS_TOKEN")
+    if metrics_token and (
+        str(metrics_token).strip().lower() in PLACEHOLDER_SECRETS
+        or len(str(metrics_token).encode("utf-8")) < MIN_SECRET_BYTES
+    ):
+        problems.append(
+            f"PATHFINDER_METRICS_TOKEN is a placeholder or shorter than {MIN_SECRET_BYTES} bytes"
+        )
     url = str(config.get("DATABASE_URL") or "")
     if (not url or url.startswith("sqlite")) and not config.get("ALLOW_SQLITE_IN_PRODUCTION"):
         problems.append(
@@ -203,6 +234,9 @@ class DatabaseSettings:
     instance_path: Path
     provisioning_wait_seconds: float
     sqlite_busy_timeout_ms: int
+    pool_pre_ping: bool | None = None
+    pool_recycle_seconds: int = 3600
+    pool_max_uses: int | None = None
 
     @property
     def tenant_dir(self) -> Path:
@@ -228,4 +262,21 @@ def database_settings(config: Mapping[str, Any]) -> DatabaseSettings:
         sqlite_busy_timeout_ms=int(
             config.get("SQLITE_BUSY_TIMEOUT_MS", DEFAULTS["SQLITE_BUSY_TIMEOUT_MS"])
         ),
+        pool_pre_ping=_optional_bool(config.get("DB_POOL_PRE_PING")),
+        pool_recycle_seconds=int(
+            config.get("DB_POOL_RECYCLE_SECONDS", DEFAULTS["DB_POOL_RECYCLE_SECONDS"])
+        ),
+        pool_max_uses=_optional_int(config.get("DB_POOL_MAX_USES")),
     )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+def _optional_bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)

@@ -50,6 +50,10 @@ def _check_maintenance() -> None:
         # A preflight refused with 503 would hide the real answer's problem from a
         # browser; the request it announces gets the 503 instead.
         return
+    if endpoint.startswith("console."):
+        # The console serves admins only (its pages check the role themselves), and its
+        # sign-in is how an admin reaches it: open during maintenance like admin routes.
+        return
     view = current_app.view_functions.get(endpoint)
     policy = policy_of(view) if view is not None else None
     if policy is not None and policy.role in ("admin", "site_admin"):

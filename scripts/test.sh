@@ -4,8 +4,10 @@
 # Creates .venv (if missing), installs the project with its test extras, installs the Debian
 # postgresql and redis-server packages when missing, starts a throw-away PostgreSQL cluster
 # and a Redis (the shared rate-limit store) on 127.0.0.1 (free ports, data in temp dirs),
-# starts the test identity provider (oidc-provider from npm, tests/oidc), runs ruff and
-# pytest against both databases, and stops and removes all three whatever happens.
+# starts the test identity provider (oidc-provider from npm, tests/oidc), installs the
+# Debian chromium and chromium-driver packages and axe-core (npm) for the console's browser
+# tests, runs ruff and pytest against both databases, and stops and removes all three
+# whatever happens.
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -112,6 +114,25 @@ done
 export PATHFINDER_TEST_OIDC_URL="http://127.0.0.1:$OIDC_PORT"
 export PATHFINDER_TEST_REQUIRE_OIDC=1
 echo "test.sh: oidc-provider $(node -p "require('$OIDC_CACHE/node_modules/oidc-provider/package.json').version") on 127.0.0.1:$OIDC_PORT"
+
+# --- the console's browser tests: Debian's Chromium and chromedriver, axe-core from npm ----
+# Selenium drives /usr/bin/chromium through /usr/bin/chromedriver and never downloads a
+# browser or a driver; axe.min.js is injected into each page for the accessibility scan.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "test.sh: installing Chromium and chromedriver (Debian packages)"
+  if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+AXE_CACHE=${PATHFINDER_AXE_CACHE:-/tmp/pathfinder-axe-core}
+if [ ! -f "$AXE_CACHE/node_modules/axe-core/axe.min.js" ]; then
+  echo "test.sh: installing axe-core (npm) into $AXE_CACHE"
+  mkdir -p "$AXE_CACHE"
+  (cd "$AXE_CACHE" && echo '{"private": true}' > package.json \
+    && npm install --silent --no-audit --no-fund --no-save axe-core@4.11.0 >/dev/null)
+fi
+export PATHFINDER_TEST_AXE_JS="$AXE_CACHE/node_modules/axe-core/axe.min.js"
+echo "test.sh: $(chromium --version 2>/dev/null | head -1), axe-core $(node -p "require('$AXE_CACHE/node_modules/axe-core/package.json').version")"
 
 # --- lint, then the suite ----------------------------------------------------------------
 .venv/bin/ruff check .

@@ -19,6 +19,8 @@ CREATE TABLE pf_user_analytics (
 )
 PARTITION BY RANGE (created_at) INTERVAL (NUMTODSINTERVAL(1, 'DAY')) (PARTITION p_start VALUES LESS THAN (TIMESTAMP '2026-01-01 00:00:00'));
 
+CREATE INDEX ix_pf_user_analytics_created_at ON pf_user_analytics (created_at) LOCAL;
+
 CREATE INDEX ix_pf_user_analytics_event_type_created_at ON pf_user_analytics (event_type, created_at) LOCAL;
 
 CREATE INDEX ix_pf_user_analytics_user_id_created_at ON pf_user_analytics (user_id, created_at) LOCAL;

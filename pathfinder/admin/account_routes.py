@@ -16,6 +16,7 @@ from pathfinder.admin import deletion, export, invitations
 from pathfinder.admin.responses import (
     AccountDeletionStatus,
     AccountExportLink,
+    InvitationDeclined,
     InvitationPreview,
 )
 from pathfinder.admin.schemas import AcceptInvitation, DeletionRequest
@@ -43,6 +44,15 @@ EXPORT_FILE = Media(
 def invitation(token: str) -> ResponseReturnValue:
     """Is this invitation usable? Shows the invited address and the inviter's name only."""
     return jsonify(invitations.lookup(token)), 200
+
+
+@bp.post("/invitations/<token:token>/decline")
+@public
+@contract(responses={200: InvitationDeclined}, tags=("invitations",))
+@rate_limited("RATELIMIT_REGISTER")
+def decline_invitation(token: str) -> ResponseReturnValue:
+    """Turn the invitation down; the link stops working and the inviter sees it declined."""
+    return jsonify(invitations.decline(token)), 200
 
 
 @bp.post("/invitations/<token:token>/accept")

@@ -56,7 +56,7 @@ from pathfinder.flags.evaluator import invalidate_on_commit
 from pathfinder.mail import Message, get_mailer
 from pathfinder.mail.links import action_text
 from pathfinder.provisioning import Provisioner
-from pathfinder.schema.shared import cpa
+from pathfinder.schema.shared import cpa, cpa_sharing
 from pathfinder.schema.shared.analytics import user_analytics
 from pathfinder.schema.shared.flags import user_feature_flags
 from pathfinder.schema.shared.identity import (
@@ -360,6 +360,7 @@ def _delete_personal_rows(conn: Connection, user_id: str, username: str, email: 
         )
     )
     conn.execute(cpa.submissions.delete().where(cpa.submissions.c.user_id == user_id))
+    _delete_sharing_rows(conn, user_id)
     for child in (cpa.experience_breakdown, cpa.experience_time_tracking):
         conn.execute(child.delete().where(child.c.experience_id.in_(experience_ids)))
     conn.execute(
@@ -391,6 +392,27 @@ def _delete_personal_rows(conn: Connection, user_id: str, username: str, email: 
     conn.execute(tenant_locks.delete().where(tenant_locks.c.username == username))
 
 
+def _delete_sharing_rows(conn: Connection, user_id: str) -> None:
+    """CPA sharing: what is about this user as a candidate goes; where they were a grantee,
+    the candidate's record keeps what they wrote, without their account id."""
+    for table in (
+        cpa_sharing.comments,
+        cpa_sharing.verifications,
+        cpa_sharing.mentor_meetings,
+        cpa_sharing.share_access,
+        cpa_sharing.shares,
+    ):
+        conn.execute(table.delete().where(table.c.user_id == user_id))
+    for table, column in (
+        (cpa_sharing.shares, "grantee_user_id"),
+        (cpa_sharing.share_access, "grantee_user_id"),
+        (cpa_sharing.verifications, "decided_by_user_id"),
+        (cpa_sharing.mentor_meetings, "author_user_id"),
+        (cpa_sharing.comments, "author_user_id"),
+    ):
+        conn.execute(table.update().where(table.c[column] == user_id).values({column: None}))
+
+
 def _anonymise(conn: Connection, user_id: str, now: datetime) -> None:
     """Turn the account row into a tombstone that identifies nobody."""
     # Random, not derived from the old name: nothing in the tombstone leads back to it.
@@ -411,6 +433,8 @@ def _anonymise(conn: Connection, user_id: str, now: datetime) -> None:
             first_name=None,
             last_name=None,
             phone_number=None,
+            phone_verified=None,
+            avatar_url=None,
             date_of_birth=None,
             timezone=None,
             language=None,

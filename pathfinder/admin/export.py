@@ -42,7 +42,7 @@ from pathfinder.auth import repo as auth_repo
 from pathfinder.auth.principal import Principal
 from pathfinder.db import Database, get_database
 from pathfinder.provisioning.registry import get_tenant
-from pathfinder.schema.shared import cpa
+from pathfinder.schema.shared import cpa, cpa_sharing
 from pathfinder.schema.shared.analytics import user_analytics
 from pathfinder.schema.shared.flags import feature_flags, user_feature_flags
 from pathfinder.schema.shared.identity import (
@@ -110,8 +110,11 @@ def _rows(conn: Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
 
 
 def _opened(conn: Connection, table: str, rows: Iterable[dict[str, Any]], user_id: str) -> list:
+    rows = list(rows)
     if table not in ENCRYPTED_COLUMNS:
-        return list(rows)
+        return rows
+    if rows and not set(ENCRYPTED_COLUMNS[table].columns) <= set(rows[0]):
+        return rows  # a table from before its encrypted columns existed (not yet migrated)
     # An export gives everything it can: a value that does not open is null and named.
     opened = field_cipher(conn).open_rows(table, rows, user_id=user_id, tolerant=True)
     return [_named_unreadable(row) for row in opened]
@@ -221,6 +224,16 @@ def _cpa(conn: Connection, user_id: str) -> dict[str, Any]:
             if experience_ids
             else []
         )
+    # The people around the candidate: shares, who saw what, decisions, meetings, comments.
+    for table in (
+        cpa_sharing.shares,
+        cpa_sharing.share_access,
+        cpa_sharing.verifications,
+        cpa_sharing.mentor_meetings,
+        cpa_sharing.comments,
+    ):
+        rows = _rows(conn, sa.select(table).where(table.c.user_id == user_id).order_by(table.c.id))
+        out[table.name] = _opened(conn, table.name, rows, user_id)
     history = cpa.submission_history
     out[history.name] = (
         _rows(

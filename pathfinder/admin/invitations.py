@@ -64,7 +64,10 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def effective_status(row: RowMapping | dict[str, Any], now: datetime) -> str:
-    """``expired`` for a pending invitation past its expiry, even before the job marks it."""
+    """``expired`` for a pending invitation past its expiry, even before the job marks it;
+    ``declined`` for one the invitee turned down (stored as revoked, with ``declined_at``)."""
+    if row["status"] == "revoked" and row.get("declined_at") is not None:
+        return "declined"
     if row["status"] == "pending" and row["expires_at"] <= now:
         return "expired"
     return str(row["status"])
@@ -83,6 +86,7 @@ def invitation_json(row: RowMapping | dict[str, Any], now: datetime) -> dict[str
         "accepted_at": _iso(row["accepted_at"]),
         "accepted_user_id": row["accepted_user_id"],
         "revoked_at": _iso(row["revoked_at"]),
+        "declined_at": _iso(row.get("declined_at")),
         "created_at": _iso(row["created_at"]),
     }
 
@@ -133,6 +137,51 @@ def _lifetime(days: int | None) -> timedelta:
 # -- creating -----------------------------------------------------------------------------
 
 
+def skip_reasons(conn: Connection, emails: list[str], now: datetime) -> list[str | None]:
+    """Why each (normalised) address would be skipped, or None when it would be invited.
+
+    One rule for creating and for previewing a batch: repeated in the request, already
+    registered, or already holding a live invitation.
+    """
+    registered = repo.registered_emails(conn, emails)
+    invited = repo.live_invitation_emails(conn, emails, now)
+    seen: set[str] = set()
+    reasons: list[str | None] = []
+    for normalized in emails:
+        reasons.append(
+            "duplicate_in_request"
+            if normalized in seen
+            else "already_registered"
+            if normalized in registered
+            else "already_invited"
+            if normalized in invited
+            else None
+        )
+        seen.add(normalized)
+    return reasons
+
+
+def preview_invitations(actor: Principal, items: list[InvitationItem]) -> dict[str, Any]:
+    """What :func:`create_invitations` would do with ``items``, changing nothing: the rows
+    it would invite and the ones it would skip, with the reason."""
+    for item in items:
+        _check_role_grant(actor, item.role)
+    emails = [item.email.strip().casefold() for item in items]
+    with get_database().transaction() as conn:
+        reasons = skip_reasons(conn, emails, utcnow())
+    invite = [
+        {"index": n, "email": item.email, "role": item.role}
+        for n, (item, reason) in enumerate(zip(items, reasons, strict=True))
+        if reason is None
+    ]
+    skipped = [
+        {"index": n, "email": item.email, "reason": reason}
+        for n, (item, reason) in enumerate(zip(items, reasons, strict=True))
+        if reason is not None
+    ]
+    return {"invite": invite, "skipped": skipped}
+
+
 def create_invitations(actor: Principal, items: list[InvitationItem]) -> dict[str, Any]:
     """Create up to 100 invitations in one transaction and e-mail each its link.
 
@@ -154,21 +203,9 @@ def create_invitations(actor: Principal, items: list[InvitationItem]) -> dict[st
         if errors:
             raise ValidationProblem("One or more fields are invalid.", errors=errors)
         emails = [item.email.strip().casefold() for item in items]
-        registered = repo.registered_emails(conn, emails)
-        invited = repo.live_invitation_emails(conn, emails, now)
+        reasons = skip_reasons(conn, emails, now)
         inviter = inviter_name(conn, actor.user_id)
-        seen: set[str] = set()
-        for n, (item, normalized) in enumerate(zip(items, emails, strict=True)):
-            reason = (
-                "duplicate_in_request"
-                if normalized in seen
-                else "already_registered"
-                if normalized in registered
-                else "already_invited"
-                if normalized in invited
-                else None
-            )
-            seen.add(normalized)
+        for n, (item, normalized, reason) in enumerate(zip(items, emails, reasons, strict=True)):
             if reason is not None:
                 skipped.append({"index": n, "email": item.email, "reason": reason})
                 continue
@@ -394,6 +431,29 @@ def lookup(token: str) -> dict[str, Any]:
     with get_database().transaction() as conn:
         row = _usable(conn, token, utcnow())
         return {"email": row["email"], "invited_by": inviter_name(conn, row["invited_by"])}
+
+
+def decline(token: str) -> dict[str, Any]:
+    """The invitee turns the invitation down: its link stops working, the inviter can see it.
+
+    Closed like a revocation (status ``revoked``) with ``declined_at`` set, in one
+    conditional UPDATE, so a decline racing an accept leaves exactly one of them applied.
+    """
+    now = utcnow()
+    with get_database().transaction() as conn:
+        row = _usable(conn, token, now)
+        if not repo.update_pending_invitation(
+            conn, row["id"], status="revoked", revoked_at=now, declined_at=now, updated_at=now
+        ):
+            raise InvalidInvitation(INVALID)
+        audit.record(
+            conn,
+            "authn_token_revoked",
+            target_type="invitation",
+            target_id=row["id"],
+            details={"declined": True, "role": row["role"]},
+        )
+    return {"status": "declined", "declined_at": now.isoformat()}
 
 
 def accept(

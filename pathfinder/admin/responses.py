@@ -15,8 +15,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from pathfinder.admin.schemas import AccountStatus, InvitationStatus, Role
+from pathfinder.admin.schemas import AccountStatus, Role
 from pathfinder.api.contract import Page, ResponseModel
+
+# What an invitation shows: its stored status, or expired/declined as derived from it.
+InvitationState = Literal["pending", "accepted", "expired", "revoked", "declined"]
 
 # -- users --------------------------------------------------------------------------------
 
@@ -56,6 +59,15 @@ class AdminUser(AdminUserSummary):
     )
     password_changed_at: datetime | None
     deletion_requested_at: datetime | None
+    phone_verified: bool = Field(
+        default=False, description="Support confirmed the account's phone number."
+    )
+    invited_by: str | None = Field(
+        default=None, description="Who invited the account (their user id), if anyone."
+    )
+    invitation_accepted_at: datetime | None = Field(
+        default=None, description="When the invitation was accepted (null: self-registered)."
+    )
     live_sessions: int = Field(description="Signed-in devices (live session families).")
     updated_at: datetime
 
@@ -108,8 +120,9 @@ class AdminInvitation(ResponseModel):
     email: str
     role: Role
     feature_group_id: str | None
-    status: InvitationStatus = Field(
-        description="`expired` also for a pending invitation past `expires_at`."
+    status: InvitationState = Field(
+        description="`expired` also for a pending invitation past `expires_at`; `declined` "
+        "when the invitee turned it down (a `status=revoked` filter lists those too)."
     )
     invited_by: str | None = Field(description="The inviting user's id.")
     expires_at: datetime
@@ -117,6 +130,7 @@ class AdminInvitation(ResponseModel):
     accepted_at: datetime | None
     accepted_user_id: str | None
     revoked_at: datetime | None
+    declined_at: datetime | None
     created_at: datetime
 
 
@@ -131,6 +145,13 @@ class AdminInvitationSkip(ResponseModel):
 class AdminInvitationBatch(ResponseModel):
     created: list[AdminInvitation]
     skipped: list[AdminInvitationSkip]
+
+
+class InvitationDeclined(ResponseModel):
+    """The invitation is closed; its link no longer works."""
+
+    status: Literal["declined"]
+    declined_at: datetime
 
 
 class InvitationPreview(ResponseModel):
@@ -200,3 +221,74 @@ class AdminInvitationPage(Page[AdminInvitation]):
 
 class AdminGroupPage(Page[AdminGroup]):
     """Groups in name order."""
+
+
+# -- the provisioning registry -------------------------------------------------------------
+
+TenantStateName = Literal["requested", "creating", "ready", "failed", "deprovisioning", "dropped"]
+
+
+class AdminTenant(ResponseModel):
+    """A user's row in the provisioning registry."""
+
+    username: str
+    state: TenantStateName
+    template_version: int | None
+    attempts: int
+    last_error: str | None = Field(description="Why the last attempt failed; null when it did not.")
+    requested_at: datetime
+    updated_at: datetime
+    ready_at: datetime | None
+
+
+class AdminTenantPage(Page[AdminTenant]):
+    """Registry rows by username."""
+
+
+class AdminTenantObject(ResponseModel):
+    object_name: str
+    object_type: str
+    template_part: str
+    template_version: int
+
+
+class AdminTenantDetail(AdminTenant):
+    """A registry row with the exact objects the engine created (what it would drop)."""
+
+    objects: list[AdminTenantObject]
+
+
+class AdminTenantDrift(ResponseModel):
+    """What differs between the user's catalog, the registry and the template."""
+
+    username: str
+    state: str | None
+    template_version: int | None
+    clean: bool
+    findings: list[str] = Field(description="One line per difference; empty when clean.")
+    missing_tables: list[str]
+    extra_tables: list[str]
+    missing_columns: list[str]
+    extra_columns: list[str]
+    missing_indexes: list[str]
+    extra_indexes: list[str]
+    missing_views: list[str]
+    unregistered: list[str]
+    registered_but_missing: list[str]
+    notes: list[str]
+
+
+class AdminTenantVersionCount(ResponseModel):
+    template_version: int | None
+    users: int
+
+
+class AdminTenantMigrationStatus(ResponseModel):
+    """How far ready users are from the latest template version."""
+
+    latest_version: int
+    ready_users: int
+    pending_migration: int = Field(description="Ready users below the latest version.")
+    progress_percent: float
+    by_version: list[AdminTenantVersionCount]
+    by_state: dict[str, int]

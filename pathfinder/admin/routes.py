@@ -37,6 +37,7 @@ from pathfinder.admin.schemas import (
     InvitationBatch,
     InvitationListQuery,
     OptionalReason,
+    PhoneVerification,
     ReasonRequest,
     ResendRequest,
     UserListQuery,
@@ -94,6 +95,15 @@ def reactivate_user(user_id: str) -> ResponseReturnValue:
     """Let a suspended or locked account sign in again."""
     body = parse_body(OptionalReason)
     return jsonify(users.reactivate(caller(), user_id, body.reason)), 200
+
+
+@bp.post("/admin/users/<id:user_id>/phone-verification")
+@requires("admin")
+@contract(body=PhoneVerification, responses={200: AdminUser}, tags=("admin",))
+def verify_phone(user_id: str) -> ResponseReturnValue:
+    """Record that support confirmed the account's current phone number by calling it."""
+    body = parse_body(PhoneVerification)
+    return jsonify(users.verify_phone(caller(), user_id, body.phone_number)), 200
 
 
 @bp.post("/admin/users/<id:user_id>/password-reset")

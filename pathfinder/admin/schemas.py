@@ -146,3 +146,24 @@ class DeletionRequest(RequestModel):
     """Scheduling my account's deletion needs my password again."""
 
     password: Password
+
+
+class PhoneVerification(RequestModel):
+    """The number support reached the user on; it must be the account's current number."""
+
+    phone_number: str = Field(max_length=32, pattern=r"^\+?[0-9 ()\-.]{5,32}$")
+
+
+TenantState = Literal["requested", "creating", "ready", "failed", "deprovisioning", "dropped"]
+
+
+class TenantListQuery(PageQuery):
+    """Filters of the provisioning registry list."""
+
+    state: TenantState | None = None
+    below_version: int | None = Field(
+        default=None, ge=1, le=1000, description="Only users whose template is older."
+    )
+    q: str | None = Field(
+        default=None, min_length=1, max_length=30, description="Usernames starting with this."
+    )

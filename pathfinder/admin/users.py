@@ -28,6 +28,7 @@ from pathfinder.db import get_database
 from pathfinder.flags.evaluator import invalidate_on_commit
 from pathfinder.mail import Message, get_mailer
 from pathfinder.mail.links import action_text
+from pathfinder.security.fields import field_cipher
 from pathfinder.security.tokens import new_token, token_hash
 
 SUSPENDABLE = ("active", "pending_verification", "locked")
@@ -69,6 +70,16 @@ def target_user(conn: Connection, user_id: str, *, lock: bool = False) -> RowMap
     if user is None or user["account_status"] == "deleted":
         raise NotFound("No such user.")
     return user
+
+
+def user_id_by_login(login: str) -> str:
+    """The id of the live account a username or e-mail address names, or 404 (for forms
+    where an admin types a name rather than pastes an id)."""
+    with get_database().transaction() as conn:
+        user = auth_repo.find_user_by_login(conn, login)
+    if user is None or user["account_status"] == "deleted":
+        raise NotFound("No such user.", field="username")
+    return str(user["id"])
 
 
 def check_authority(actor: Principal, target: RowMapping, *, allow_self: bool = False) -> None:
@@ -127,9 +138,30 @@ def get_user(user_id: str) -> dict[str, Any]:
         "locked_until": _iso(user["locked_until"]),
         "password_changed_at": _iso(user["password_changed_at"]),
         "deletion_requested_at": _iso(user["deletion_requested_at"]),
+        "phone_verified": bool(user["phone_verified"]),
+        "invited_by": user["invited_by"],
+        "invitation_accepted_at": _iso(user["invitation_accepted_at"]),
         "live_sessions": sessions,
         "updated_at": _iso(user["updated_at"]),
     }
+
+
+def live_sessions(user_id: str) -> list[dict[str, Any]]:
+    """An account's signed-in devices (never a token or its hash), oldest first."""
+    with get_database().transaction() as conn:
+        target_user(conn, user_id)
+        rows = auth_repo.list_live_sessions(conn, user_id, utcnow())
+    return [
+        {
+            "id": row["family_id"],
+            "ip_address": row["ip_address"],
+            "user_agent": row["user_agent"],
+            "created_at": _iso(row["started_at"]),
+            "last_activity_at": _iso(row["last_activity_at"]),
+            "expires_at": _iso(row["expires_at"]),
+        }
+        for row in rows
+    ]
 
 
 # -- lifecycle ----------------------------------------------------------------------------
@@ -181,6 +213,40 @@ def reactivate(actor: Principal, user_id: str, reason: str | None) -> dict[str, 
             target_type="user",
             target_id=user_id,
             details={"reason": reason, "previous_status": user["account_status"]},
+        )
+    return get_user(user_id)
+
+
+def _digits(phone: str | None) -> str:
+    return "".join(ch for ch in phone or "" if ch.isdigit())
+
+
+def verify_phone(actor: Principal, user_id: str, phone_number: str) -> dict[str, Any]:
+    """Record that support confirmed the account's phone number (Pathfinder sends no SMS).
+
+    The admin states the number they reached; it must be the one on the account now, so a
+    number changed meanwhile is never marked verified.
+    """
+    now = utcnow()
+    with get_database().transaction() as conn:
+        user = target_user(conn, user_id, lock=True)
+        check_authority(actor, user, allow_self=False)
+        stored = field_cipher(conn).open_row("pf_users", user, user_id=user_id)["phone_number"]
+        if not stored:
+            raise Conflict("The account has no phone number to verify.", slug="no-phone-number")
+        if _digits(stored) != _digits(phone_number):
+            raise Conflict(
+                "That is not the account's current phone number; read the account again.",
+                slug="phone-number-changed",
+            )
+        auth_repo.update_user(conn, user_id, phone_verified=True, updated_at=now)
+        audit.record(
+            conn,
+            "user_updated",
+            actor=actor,
+            target_type="user",
+            target_id=user_id,
+            details={"fields": ["phone_verified"], "phone_verified": True},
         )
     return get_user(user_id)
 

@@ -5,6 +5,10 @@ data, page URL and referrer pass through :mod:`pathfinder.analytics.pii` before 
 stored; the client address is kept only truncated to its network. The session is the
 caller's signed-in session, never a value the client chooses.
 
+A user who set ``privacy_settings.analytics_opt_out`` gets no client event stored. The
+chat quota's ``chat_message_sent`` still is, because the daily limit is counted from it,
+but with no data (not even the conversation): it is metering, not analytics.
+
 Server events (:data:`SERVER_EVENT_TYPES`) are written by Pathfinder itself in the same
 transaction as the action they describe, such as ``chat_message_sent``, which the chat
 daily limit counts. Clients cannot send them, so a client cannot spend (or forge) another
@@ -25,6 +29,7 @@ from pathfinder.audit.sanitise import clean_text
 from pathfinder.auth.principal import Principal
 from pathfinder.db import get_database
 from pathfinder.ids import new_id
+from pathfinder.preferences import analytics_opted_out
 from pathfinder.schema.shared.analytics import user_analytics
 
 SERVER_EVENT_TYPES = ("chat_message_sent",)
@@ -83,14 +88,17 @@ def delete_event(conn: Connection, event_id: str) -> None:
 
 def record_client_event(
     principal: Principal, body: EventCreate, *, ip_address: str | None, user_agent: str | None
-) -> dict[str, Any]:
-    """Store a client event with personal data stripped; returns what was stored."""
+) -> dict[str, Any] | None:
+    """Store a client event with personal data stripped; returns what was stored, or None
+    when the caller opted out of analytics (nothing is stored)."""
     now = datetime.now(UTC)
     data = strip_pii(body.event_data) if body.event_data is not None else None
     page_url = strip_url(body.page_url)
     referrer = strip_url(body.referrer)
     agent = clean_text(user_agent, USER_AGENT_LIMIT) if user_agent else None
     with get_database().transaction() as conn:
+        if analytics_opted_out(conn, principal.user_id):
+            return None
         event_id = insert_event(
             conn,
             event_type=body.event_type,

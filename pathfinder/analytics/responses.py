@@ -177,6 +177,13 @@ class AnalyticsTrajectory(ResponseModel):
 # -- usage events --------------------------------------------------------------------------------
 
 
+class AnalyticsEventDropped(ResponseModel):
+    """The event was not stored: the caller opted out of analytics."""
+
+    recorded: Literal[False]
+    reason: Literal["analytics_opt_out"]
+
+
 class AnalyticsEvent(ResponseModel):
     """A usage event as stored, personal data already stripped."""
 

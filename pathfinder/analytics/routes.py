@@ -10,6 +10,7 @@ from pathfinder.analytics import events, overview, service
 from pathfinder.analytics.responses import (
     AnalyticsComputeResult,
     AnalyticsEvent,
+    AnalyticsEventDropped,
     AnalyticsMetric,
     AnalyticsMetricPage,
     AnalyticsOverview,
@@ -103,10 +104,16 @@ def get_trajectory() -> ResponseReturnValue:
 
 @bp.post("/events")
 @requires("user")
-@contract(body=EventCreate, responses={201: AnalyticsEvent}, tags=("analytics",))
+@contract(
+    body=EventCreate,
+    responses={201: AnalyticsEvent, 202: AnalyticsEventDropped},
+    tags=("analytics",),
+)
 @rate_limited("RATELIMIT_EVENTS")
 def record_event() -> ResponseReturnValue:
-    """Record a client usage event; personal data in it is stripped before storage."""
+    """Record a client usage event; personal data in it is stripped before storage.
+
+    202 and nothing stored when I opted out of analytics (`privacy_settings`)."""
     body = parse_body(EventCreate)
     stored = events.record_client_event(
         caller(),
@@ -114,6 +121,8 @@ def record_event() -> ResponseReturnValue:
         ip_address=request.remote_addr,
         user_agent=request.headers.get("User-Agent"),
     )
+    if stored is None:
+        return jsonify({"recorded": False, "reason": "analytics_opt_out"}), 202
     return jsonify(stored), 201
 
 

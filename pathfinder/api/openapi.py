@@ -113,10 +113,11 @@ def _describe_rules(operation: dict[str, Any], rules: list[Rule]) -> None:
 
 
 def documented_views(app: Flask) -> dict[tuple[str, str], Callable[..., Any]]:
-    """``(openapi path, method)`` -> view, for every route outside this blueprint."""
+    """``(openapi path, method)`` -> view, for every route outside this blueprint but the
+    console's HTML pages, which are not part of the API (``/metrics`` is: a scraper's)."""
     views = {}
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith(f"{bp.name}."):
+        if rule.endpoint.startswith(f"{bp.name}.") or rule.rule.startswith("/console"):
             continue
         for method in rule.methods or ():
             if method.lower() in HTTP_METHODS:

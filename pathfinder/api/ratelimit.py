@@ -49,24 +49,33 @@ def rate_limited(setting: str, *, account_field: str | None = None) -> Callable[
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from pathfinder.auth.settings import AUTH_DEFAULTS
-
-            limit_text = current_app.config.get(setting, AUTH_DEFAULTS.get(setting))
-            if limit_text:
-                _hit(str(limit_text), f"{request.endpoint}:{request.remote_addr}")
-            if account_field is not None:
-                account_setting = f"{setting}_ACCOUNT"
-                account_limit = current_app.config.get(
-                    account_setting, AUTH_DEFAULTS.get(account_setting)
-                )
-                account = _account_of(account_field)
-                if account_limit and account:
-                    _hit(str(account_limit), f"{request.endpoint}:account:{account}")
+            account = _account_of(account_field) if account_field is not None else None
+            enforce_limit(setting, scope=str(request.endpoint), account=account)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def enforce_limit(setting: str, *, scope: str, account: str | None = None) -> None:
+    """Count one attempt at ``scope`` (an endpoint name) for this client address and, with
+    ``account``, for that account; 429 when either is over its limit.
+
+    Another front end for the same action (the console's sign-in form) passes the API
+    endpoint's name as ``scope``, so both share one counter and one limit.
+    """
+    from pathfinder.auth.settings import AUTH_DEFAULTS
+
+    limit_text = current_app.config.get(setting, AUTH_DEFAULTS.get(setting))
+    if limit_text:
+        _hit(str(limit_text), f"{scope}:{request.remote_addr}")
+    if account is not None:
+        account_setting = f"{setting}_ACCOUNT"
+        account_limit = current_app.config.get(account_setting, AUTH_DEFAULTS.get(account_setting))
+        account = account.strip().lower()[:254]
+        if account_limit and account:
+            _hit(str(account_limit), f"{scope}:account:{account}")
 
 
 def _account_of(field: str) -> str | None:
@@ -77,7 +86,7 @@ def _account_of(field: str) -> str | None:
     value = body.get(field)
     if not isinstance(value, str) or not value.strip():
         return None
-    return value.strip().lower()[:254]
+    return value
 
 
 def _hit(limit_text: str, key: str) -> None:
@@ -95,7 +104,7 @@ def _hit(limit_text: str, key: str) -> None:
             conn,
             "excess_rate_limit_exceeded",
             outcome="failure",
-            details={"endpoint": request.endpoint, "limit": limit_text},
+            details={"endpoint": key.split(":", 1)[0], "limit": limit_text},
             request_meta={"ip_address": request.remote_addr},
         )
     raise TooManyRequests(

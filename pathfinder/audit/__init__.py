@@ -16,7 +16,7 @@ from flask import Flask
 
 from pathfinder.audit.events import EVENTS, OWASP_EVENTS, UnknownAuditEvent
 from pathfinder.audit.pseudonymise import pseudonymise_user, user_pseudonym
-from pathfinder.audit.record import record
+from pathfinder.audit.record import insert_rows, prepare_row, record
 from pathfinder.audit.sealer import SealReport, seal
 from pathfinder.audit.verify import Finding, VerifyReport, verify_configured, verify_log
 
@@ -28,6 +28,8 @@ __all__ = [
     "UnknownAuditEvent",
     "VerifyReport",
     "init_app",
+    "insert_rows",
+    "prepare_row",
     "pseudonymise_user",
     "record",
     "seal",

@@ -99,6 +99,7 @@ _PATHFINDER: dict[str, str] = {
     "tenant_provisioned": "a user's tables were created or migrated",
     "tenant_deprovisioned": "a user's tables were dropped",
     "audit_pseudonymised": "a deleted user's audit rows were pseudonymised",
+    "audit_archived": "sealed audit rows were copied to an archive file (range in details)",
     "request": "an API request (written by the request middleware)",
 }
 

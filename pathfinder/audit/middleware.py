@@ -16,10 +16,10 @@ Failing to write the row is logged and never reaches the client: the response ha
 computed by then, and an audit outage must not turn successful requests into errors. The
 row is prepared in the request and inserted with others by the worker's writer
 (:mod:`pathfinder.audit.request_rows`) within ``AUDIT_REQUEST_FLUSH_SECONDS``.
-``/api/v1/health`` is not logged (load balancers poll it every few seconds), nor are
-``OPTIONS`` requests (a browser's CORS preflight before each cross-origin call: no
-credentials, no view runs, nothing changes), and nothing is written when ``AUDIT_REQUESTS``
-is false.
+``/api/v1/health`` and ``/metrics`` are not logged (load balancers and Prometheus poll them
+every few seconds), nor are ``OPTIONS`` requests (a browser's CORS preflight before each
+cross-origin call: no credentials, no view runs, nothing changes), and nothing is written
+when ``AUDIT_REQUESTS`` is false.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from pathfinder.ids import new_id
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-Id"
-EXCLUDED_PATHS = frozenset({"/api/v1/health"})
+EXCLUDED_PATHS = frozenset({"/api/v1/health", "/metrics"})
 USER_AGENT_LIMIT = 500
 _STATE_KEY = "_pf_audit_request"
 _RULE_VARIABLE_RE = re.compile(r"<(?:[^<>:]+:)?([^<>:]+)>")

@@ -2,7 +2,7 @@
 
 Declared here so the OpenAPI document lists the audit columns an answer exposes (the hash
 chain and the pseudonymisable display fields are not among them), and the suite
-(``CHECK_CONTRACTS``) fails when ``PUBLIC_COLUMNS`` in :mod:`pathfinder.audit.routes` and
+(``CHECK_CONTRACTS``) fails when ``PUBLIC_COLUMNS`` in :mod:`pathfinder.audit.search` and
 this model disagree.
 """
 

@@ -6,8 +6,7 @@ with ``cursor`` continues below it, so pages stay stable while new rows are appe
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 import sqlalchemy as sa
 from flask import Blueprint, jsonify
@@ -17,34 +16,17 @@ from pydantic import Field
 from pathfinder.api.contract import contract
 from pathfinder.api.fields import Id, IsoDateTime
 from pathfinder.api.validation import RequestModel, parse_query
+from pathfinder.audit import search
 from pathfinder.audit.events import EVENTS
 from pathfinder.audit.responses import AuditEventPage
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller
-from pathfinder.db import get_database
 from pathfinder.schema.shared.security import audit_log
 
 bp = Blueprint("audit", __name__)
 
 # What a user sees of their own trail: security-relevant events, not every request.
 SECURITY_EVENT_PREFIXES = ("authn_", "authz_", "session_", "crypt_", "privilege_", "user_", "data_")
-
-PUBLIC_COLUMNS = (
-    "seq",
-    "event_type",
-    "outcome",
-    "actor_id",
-    "actor_role",
-    "target_type",
-    "target_id",
-    "http_method",
-    "request_path",
-    "status_code",
-    "ip_address",
-    "user_agent",
-    "details",
-    "created_at",
-)
 
 CURSOR_DESCRIPTION = "The `next_cursor` of the previous page."
 # The closed vocabulary as an enum: an unknown name is a 422 naming the parameter (it used to
@@ -74,42 +56,14 @@ class SecurityEventQuery(RequestModel):
     limit: int = Field(default=50, ge=1, le=100)
 
 
-def _page(query: sa.Select[Any], cursor: int | None, limit: int) -> dict[str, Any]:
-    if cursor is not None:
-        query = query.where(audit_log.c.seq < cursor)
-    query = query.order_by(audit_log.c.seq.desc()).limit(limit + 1)
-    with get_database().transaction() as conn:
-        rows = conn.execute(query).mappings().all()
-    items = [
-        {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
-        for row in rows[:limit]
-    ]
-    next_cursor = items[-1]["seq"] if len(rows) > limit else None
-    return {"items": items, "next_cursor": next_cursor, "limit": limit}
-
-
-def _columns() -> list[sa.Column[Any]]:
-    return [audit_log.c[name] for name in PUBLIC_COLUMNS]
-
-
 @bp.get("/admin/audit")
 @requires("admin")
 @contract(query=AuditQuery, responses={200: AuditEventPage}, tags=("audit",))
 def admin_audit() -> ResponseReturnValue:
     """The audit log, filtered by user, event type and time range."""
     params = parse_query(AuditQuery)
-    query = sa.select(*_columns())
-    if params.user_id:
-        query = query.where(
-            sa.or_(audit_log.c.actor_id == params.user_id, audit_log.c.target_id == params.user_id)
-        )
-    if params.event_type:
-        query = query.where(audit_log.c.event_type == params.event_type)
-    if params.since:
-        query = query.where(audit_log.c.created_at >= params.since)
-    if params.until:
-        query = query.where(audit_log.c.created_at < params.until)
-    return jsonify(_page(query, params.cursor, params.limit)), 200
+    where = search.AuditFilter(params.user_id, params.event_type, params.since, params.until)
+    return jsonify(search.search(where, cursor=params.cursor, limit=params.limit)), 200
 
 
 @bp.get("/me/security-events")
@@ -119,8 +73,8 @@ def my_security_events() -> ResponseReturnValue:
     """My recent security events: sign-ins, sessions, MFA and password changes, keys."""
     params = parse_query(SecurityEventQuery)
     me = caller().user_id
-    query = sa.select(*_columns()).where(
+    query = sa.select(*search.columns()).where(
         sa.or_(audit_log.c.actor_id == me, audit_log.c.target_id == me),
         sa.or_(*(audit_log.c.event_type.startswith(p) for p in SECURITY_EVENT_PREFIXES)),
     )
-    return jsonify(_page(query, params.cursor, params.limit)), 200
+    return jsonify(search.page(query, params.cursor, params.limit)), 200

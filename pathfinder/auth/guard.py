@@ -107,23 +107,32 @@ def _guard() -> None:
             )
         raise Forbidden("Your role does not allow this.")
     if policy.role in ("admin", "site_admin"):
-        _require_admin_mfa(g.principal)
+        require_admin_mfa(g.principal)
 
 
 def load_principal(claims: dict[str, Any]) -> Principal:
-    """Check the token's session and account in the database; return the caller."""
+    """Check the token's session and account in the database; return the caller.
+
+    The check is the request's first unit of work and is left open: the route's own unit
+    continues its transaction on the same connection and commits both (``pathfinder.db
+    .request_scope``), so a read request costs one checkout and one transaction. It is left
+    open only while it has only read: the activity stamp (once a minute per session) locks
+    the user's row, and a lock held into the route would come before the locks the route
+    takes first (``docs/architecture.md``, "Lock order"), so that write commits at once.
+    """
     now = datetime.now(UTC)
     user_id = str(claims.get("sub", ""))
     family_id = str(claims.get("sid", ""))
     database = get_database()
-    with database.transaction() as conn:
+    with database.transaction(leave_open=True) as conn:
         row = repo.live_session_with_user(conn, family_id, user_id, now)
         if row is None:
             raise Unauthorized("The session has ended or was revoked.", slug="session-ended")
         if row["account_status"] not in ACTIVE_STATUSES:
             raise Unauthorized("The account is not active.", slug="account-inactive")
-        last = row["session_activity_at"]
-        if last is None or now - last > ACTIVITY_TOUCH_INTERVAL:
+    last = row["session_activity_at"]
+    if last is None or now - last > ACTIVITY_TOUCH_INTERVAL:
+        with database.transaction() as conn:  # continues the check's unit, and commits it
             repo.touch_activity(conn, user_id, row["session_row_id"], now)
     return Principal(
         user_id=row["id"],
@@ -134,7 +143,7 @@ def load_principal(claims: dict[str, Any]) -> Principal:
     )
 
 
-def _require_admin_mfa(principal: Principal) -> None:
+def require_admin_mfa(principal: Principal) -> None:
     """With ``mfa_required_for_admins`` on, admin routes need an MFA-enrolled caller."""
     if principal.mfa_enabled:
         return

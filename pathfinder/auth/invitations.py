@@ -18,7 +18,7 @@ from pathfinder.auth import service
 from pathfinder.auth.errors import InvalidToken
 from pathfinder.auth.schemas import RegisterRequest
 from pathfinder.db import get_database
-from pathfinder.schema.shared.identity import user_invitations
+from pathfinder.schema.shared.identity import user_invitations, users
 from pathfinder.security.tokens import token_hash
 
 INVALID = "The invitation is invalid, expired, revoked or already used."
@@ -55,6 +55,11 @@ def register_with_invitation(body: RegisterRequest, meta: service.RequestMeta) -
         )
         if result.rowcount != 1:
             raise InvalidToken(INVALID, slug="invalid-invitation")
+        conn.execute(
+            users.update()
+            .where(users.c.id == user_id)
+            .values(invited_by=invitation["invited_by"], invitation_accepted_at=now)
+        )
 
     return service.register(
         username=body.username,

@@ -70,7 +70,7 @@ def start_enrolment(principal: Principal, password: str, meta: RequestMeta) -> E
     Needs the current password: with an access token alone, enrolling a factor the owner
     never set up would end their other sessions and keep them out of their account.
     """
-    checked_hash = _reauthenticate(principal, password, meta)
+    checked_hash = reauthenticate(principal, password, meta)
     secret = totp.new_secret()
     with get_database().transaction() as conn:
         user = repo.get_user_for_update(conn, principal.user_id)

@@ -72,6 +72,8 @@ def change_password(principal: Principal, current: str, new: str, meta: RequestM
             ended = repo.revoke_user_sessions(
                 conn, principal.user_id, "password_changed", now, except_family=principal.session_id
             )
+            # A pending e-mail change may be the intruder's: the new password cancels it.
+            repo.invalidate_action_tokens(conn, principal.user_id, "email_change", now)
             audit.record(
                 conn,
                 "authn_password_change",
@@ -163,6 +165,7 @@ def reset_password(token: str, new: str, meta: RequestMeta) -> None:
             updated_at=now,
         )
         repo.revoke_user_sessions(conn, user["id"], "password_changed", now)
+        repo.invalidate_action_tokens(conn, user["id"], "email_change", now)
         audit.record(
             conn,
             "authn_password_reset",

@@ -156,30 +156,36 @@ def revoke_user_sessions(
     return conn.execute(query.values(revoked_at=now, revoked_reason=reason)).rowcount
 
 
+# Built once: the guard runs this on every authenticated request, and building a select
+# (coercing its columns, then walking it for the cache key) costs more Python than the
+# driver spends on the query.
+_LIVE_SESSION = (
+    sa.select(
+        user_sessions.c.id.label("session_row_id"),
+        user_sessions.c.last_activity_at.label("session_activity_at"),
+        users.c.id,
+        users.c.username,
+        users.c.role,
+        users.c.account_status,
+        users.c.mfa_enabled,
+        users.c.last_activity_at,
+    )
+    .join(users, users.c.id == user_sessions.c.user_id)
+    .where(
+        user_sessions.c.family_id == sa.bindparam("family_id"),
+        user_sessions.c.user_id == sa.bindparam("user_id"),
+        user_sessions.c.revoked_at.is_(None),
+        user_sessions.c.expires_at > sa.bindparam("now", type_=user_sessions.c.expires_at.type),
+    )
+)
+
+
 def live_session_with_user(
     conn: Connection, family_id: str, user_id: str, now: datetime
 ) -> RowMapping | None:
     """The live token row of a family joined with its user: the guard's one query."""
-    query = (
-        sa.select(
-            user_sessions.c.id.label("session_row_id"),
-            user_sessions.c.last_activity_at.label("session_activity_at"),
-            users.c.id,
-            users.c.username,
-            users.c.role,
-            users.c.account_status,
-            users.c.mfa_enabled,
-            users.c.last_activity_at,
-        )
-        .join(users, users.c.id == user_sessions.c.user_id)
-        .where(
-            user_sessions.c.family_id == family_id,
-            user_sessions.c.user_id == user_id,
-            user_sessions.c.revoked_at.is_(None),
-            user_sessions.c.expires_at > now,
-        )
-    )
-    return conn.execute(query).mappings().first()
+    params = {"family_id": family_id, "user_id": user_id, "now": now}
+    return conn.execute(_LIVE_SESSION, params).mappings().first()
 
 
 def touch_activity(conn: Connection, user_id: str, session_row_id: str, now: datetime) -> None:

@@ -99,3 +99,15 @@ class AuthVerificationSent(ResponseModel):
 
 class AuthEmailVerified(ResponseModel):
     email_verified: Literal[True]
+
+
+class AuthEmailChangePending(ResponseModel):
+    """A confirmation link went to the new address; nothing changes until it is used."""
+
+    pending_email: str
+    expires_at: datetime
+
+
+class AuthEmailChanged(ResponseModel):
+    email: str
+    email_verified: bool

@@ -9,10 +9,11 @@ from pathfinder.api.contract import contract
 from pathfinder.api.errors import NotFound
 from pathfinder.api.ratelimit import rate_limited
 from pathfinder.api.validation import parse_body
-from pathfinder.auth import mfa, password, service
+from pathfinder.auth import email_change, mfa, password, service
 from pathfinder.auth.policy import public, requires
 from pathfinder.auth.principal import Principal, current_principal
 from pathfinder.auth.responses import (
+    AuthEmailChanged,
     AuthEmailVerified,
     AuthLoginResult,
     AuthMfaDisabled,
@@ -222,6 +223,16 @@ def request_email_verification() -> ResponseReturnValue:
     """E-mail me a verification link."""
     sent = password.request_email_verification(caller(), request_meta())
     return jsonify({"sent": sent}), 202 if sent else 200
+
+
+@bp.post("/email/confirm")
+@public
+@contract(body=TokenRequest, responses={200: AuthEmailChanged}, tags=("auth",))
+@rate_limited("RATELIMIT_PASSWORD_RESET")
+def confirm_email_change() -> ResponseReturnValue:
+    """Use the link sent to a new address: it becomes the account's, verified."""
+    body = parse_body(TokenRequest)
+    return jsonify(email_change.confirm_change(body.token, request_meta())), 200
 
 
 @bp.post("/email/verify")

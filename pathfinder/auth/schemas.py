@@ -228,3 +228,10 @@ class TokenRequest(RequestModel):
 
 class RoleChangeRequest(RequestModel):
     role: Literal["user", "admin", "site_admin"]
+
+
+class EmailChangeRequest(RequestModel):
+    """A new address for my account, with my current password."""
+
+    new_email: Email
+    password: Password

@@ -8,6 +8,7 @@ service's job (:mod:`pathfinder.security.fields`), done before insert and after 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -101,6 +102,18 @@ def delete_experience(conn: Connection, tables: TenantTables, experience_id: str
     return conn.execute(e.delete().where(e.c.id == experience_id)).rowcount == 1
 
 
+@functools.lru_cache(maxsize=8)
+def _first_page(experiences: sa.Table) -> sa.Select[Any]:
+    """The first page's statement for a template's experiences table (one per version:
+    every user shares the template's Table objects)."""
+    e = experiences
+    return (
+        sa.select(e)
+        .order_by(e.c.start_date.desc(), e.c.id.desc())
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+
+
 def list_experiences(
     conn: Connection,
     tables: TenantTables,
@@ -111,6 +124,9 @@ def list_experiences(
 ) -> list[dict[str, Any]]:
     """Up to ``limit`` experiences, newest start first (ties by id), after the keyset ``after``."""
     e, s = tables.experiences, tables.skills
+    if filters == ExperienceFilter() and after is None:
+        # The first, unfiltered page: most list requests. Its statement is built once.
+        return [dict(row) for row in conn.execute(_first_page(e), {"limit": limit}).mappings()]
     query = sa.select(e).order_by(e.c.start_date.desc(), e.c.id.desc()).limit(limit)
     if filters.company:
         query = query.where(_lower_contains(e.c.company, filters.company))
@@ -335,6 +351,13 @@ def mark_summaries_stale(conn: Connection, tables: TenantTables) -> None:
 
 def read_summary(conn: Connection, table: sa.Table) -> dict[str, Any] | None:
     return _one(conn, sa.select(table).where(table.c.id == SUMMARY_ROW_ID))
+
+
+def experience_periods(conn: Connection, tables: TenantTables) -> list[dict[str, Any]]:
+    """Start, end and current flag of every experience (what career years are made of)."""
+    e = tables.experiences.c
+    rows = conn.execute(sa.select(e.start_date, e.end_date, e.is_current)).mappings()
+    return [dict(r) for r in rows]
 
 
 def career_summary(conn: Connection, tables: TenantTables) -> dict[str, Any]:

@@ -199,12 +199,15 @@ class CareerProfileSummary(ResponseModel):
         description="Up to five roles with their technologies, most recent first."
     )
     career_progression: list[CareerRoleStep] = Field(description="Every role, oldest first.")
+    career_highlights: list[str] = Field(
+        description="Up to three lines: longest role, largest team led, rise in level."
+    )
     computed_at: datetime | None = Field(description=_COMPUTED_AT)
     is_stale: bool = Field(description=_IS_STALE)
 
 
-class CareerQuickSummary(ResponseModel):
-    """Tier 3: my headline, current role, years and key strengths."""
+class CareerQuickSummary(SealedItem):
+    """Tier 3: my headline, current role, years, key strengths and my career objective."""
 
     headline: str = Field(max_length=300)
     current_title: str | None = Field(description="Null when no role is current.")
@@ -213,6 +216,9 @@ class CareerQuickSummary(ResponseModel):
     total_roles: int
     key_strengths: list[str] = Field(description="Up to five one-line strengths.")
     top_skills: list[str] = Field(description="The names of the five highest-ranked skills.")
+    career_objective: str | None = Field(
+        description="What I am aiming for, in my words (set with PATCH; stored encrypted)."
+    )
     computed_at: datetime | None = Field(description=_COMPUTED_AT)
     is_stale: bool = Field(description=_IS_STALE)
 
@@ -225,3 +231,6 @@ class CareerTotals(ResponseModel):
     current_roles: int
     first_start_date: date | None = Field(description="Null when there are no experiences.")
     last_end_date: date | None = Field(description="The latest end date of a past role.")
+    total_years_experience: float = Field(
+        description="Years covered by any role, overlaps counted once, current roles to today."
+    )

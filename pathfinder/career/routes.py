@@ -39,6 +39,7 @@ from pathfinder.career.schemas import (
     ExperienceQuery,
     ExperienceUpdate,
     ExtractSkillsRequest,
+    QuickSummaryUpdate,
     SkillCreate,
     SkillQuery,
     SkillsSummaryQuery,
@@ -261,6 +262,15 @@ def profile_summary() -> ResponseReturnValue:
 def quick_summary() -> ResponseReturnValue:
     """Tier 3: my headline, current role, years and key strengths."""
     return jsonify(summary_service.get_quick_summary(caller())), 200
+
+
+@bp.patch("/me/profile/quick")
+@requires("user")
+@contract(body=QuickSummaryUpdate, responses={200: CareerQuickSummary}, tags=("summaries",))
+def update_quick_summary() -> ResponseReturnValue:
+    """Set or clear my career objective (the rest of tier 3 is computed)."""
+    body = parse_body(QuickSummaryUpdate)
+    return jsonify(summary_service.set_career_objective(caller(), body.career_objective)), 200
 
 
 @bp.get("/me/career-summary")

@@ -303,3 +303,9 @@ class SkillsSummaryQuery(RequestModel):
 
     limit: int = Field(default=50, ge=1, le=100)
     offset: int = Field(default=0, ge=0, le=100_000)
+
+
+class QuickSummaryUpdate(RequestModel):
+    """My career objective, shown with the tier-3 summary; null clears it."""
+
+    career_objective: str | None = Field(default=None, max_length=500)

@@ -36,6 +36,13 @@ from typing import Any
 
 DAYS_PER_YEAR = Decimal("365.25")
 LEADERSHIP_LEVELS = ("lead", "manager", "director", "executive")
+# Seniority order of experiences.role_level (the CHECK's values), for "rose from ... to ...".
+ROLE_RANK = {
+    level: rank
+    for rank, level in enumerate(
+        ("entry", "intermediate", "senior", "lead", "manager", "director", "executive")
+    )
+}
 PROFILE_TOP_SKILLS = 10
 QUICK_TOP_SKILLS = 5
 MAX_HIGHLIGHTS = 5
@@ -222,6 +229,37 @@ class Summaries:
     quick: dict[str, Any]
 
 
+def career_highlights(experiences: Sequence[Mapping[str, Any]], today: date) -> list[str]:
+    """Up to three one-line highlights from the roles' structured fields.
+
+    Only titles, companies, dates, levels and team sizes are read (never the encrypted
+    descriptions or achievements), so the highlights need no encryption of their own: the
+    longest role, the largest team led, and the rise in level from the first role to the
+    latest, when there was one.
+    """
+    if not experiences:
+        return []
+    highlights = []
+    longest = max(
+        experiences, key=lambda e: (union_days([period_of(e, today)]), e["start_date"], e["id"])
+    )
+    years = years_of_days(union_days([period_of(longest, today)]))
+    highlights.append(f"Longest role: {_role(longest)}, {_years_text(years)}")
+    teams = [e for e in experiences if e.get("team_size")]
+    if teams:
+        biggest = max(teams, key=lambda e: (e["team_size"], e["start_date"], e["id"]))
+        highlights.append(f"Led a team of {biggest['team_size']} as {_role(biggest)}")
+    levelled = sorted(
+        (e for e in experiences if e.get("role_level") in ROLE_RANK),
+        key=lambda e: (e["start_date"], e["id"]),
+    )
+    if len(levelled) >= 2:
+        first, last = levelled[0]["role_level"], levelled[-1]["role_level"]
+        if ROLE_RANK[last] > ROLE_RANK[first]:
+            highlights.append(f"Rose from {first} to {last} level")
+    return highlights
+
+
 def compute_summaries(
     experiences: Sequence[Mapping[str, Any]],
     skills: Sequence[Mapping[str, Any]],
@@ -300,6 +338,7 @@ def compute_summaries(
         "leadership_highlights": leadership,
         "technical_highlights": technical,
         "career_progression": progression,
+        "career_highlights": career_highlights(experiences, today),
     }
     quick = {
         "headline": headline,

@@ -16,13 +16,24 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
+from pathfinder import audit
 from pathfinder.auth.principal import Principal
 from pathfinder.career import repo
 from pathfinder.career.skills import SkillMatcher, catalog_matcher
-from pathfinder.career.summaries import Canonical, compute_summaries, skill_totals
+from pathfinder.career.summaries import (
+    Canonical,
+    compute_summaries,
+    period_of,
+    skill_totals,
+    union_days,
+    years_of_days,
+)
 from pathfinder.career.tenancy import user_unit, utc_today
 from pathfinder.db import Database
 from pathfinder.schema.tenant import TenantTables
+from pathfinder.security.fields import field_cipher, unreadable_fields
+
+QUICK_TABLE = "quick_summary"
 
 
 def canonical_names(matcher: SkillMatcher) -> Canonical:
@@ -72,6 +83,7 @@ PROFILE_FIELDS = (
     "leadership_highlights",
     "technical_highlights",
     "career_progression",
+    "career_highlights",
 )
 QUICK_FIELDS = (
     "headline",
@@ -81,6 +93,7 @@ QUICK_FIELDS = (
     "total_roles",
     "key_strengths",
     "top_skills",
+    "career_objective",
 )
 
 
@@ -94,14 +107,52 @@ def get_profile_summary(principal: Principal) -> dict[str, Any]:
     """Tier 2: read from ``profile_summary`` only."""
     with user_unit(principal.username) as (conn, tables):
         row = repo.read_summary(conn, tables.profile_summary)
-    return _serialise(row if row is not None else _empty()["profile"], PROFILE_FIELDS)
+    out = _serialise(row if row is not None else _empty()["profile"], PROFILE_FIELDS)
+    # NULL until the first recompute after template version 4.
+    out["career_highlights"] = out["career_highlights"] or []
+    return out
 
 
 def get_quick_summary(principal: Principal) -> dict[str, Any]:
     """Tier 3: read from ``quick_summary`` only."""
     with user_unit(principal.username) as (conn, tables):
         row = repo.read_summary(conn, tables.quick_summary)
-    return _serialise(row if row is not None else _empty()["quick"], QUICK_FIELDS)
+        if row is not None and row.get("career_objective") is not None:
+            row = field_cipher(conn).open_row(
+                QUICK_TABLE, row, user_id=principal.user_id, tolerant=True
+            )
+    out = _serialise(row if row is not None else _empty()["quick"], QUICK_FIELDS)
+    out.update(unreadable_fields(row or {}))
+    return out
+
+
+def set_career_objective(principal: Principal, objective: str | None) -> dict[str, Any]:
+    """Write my career objective into the tier-3 summary, encrypted; recomputes keep it.
+
+    Summaries are recomputed by updating their computed columns only, so the objective
+    survives every rebuild. The row's version moves on with each change (it is part of the
+    cell's AAD).
+    """
+    with user_unit(principal.username) as (conn, tables):
+        repo.lock_summaries(conn, tables)
+        stored = repo.read_summary(conn, tables.quick_summary)
+        if stored is None or stored["is_stale"]:
+            refresh_summaries(conn, tables, utc_today())
+            stored = repo.read_summary(conn, tables.quick_summary)
+        assert stored is not None  # noqa: S101 - made by lock_summaries/refresh above
+        values = field_cipher(conn).reseal(
+            QUICK_TABLE, stored, {"career_objective": objective}, user_id=principal.user_id
+        )
+        repo.write_summary(conn, tables.quick_summary, values)
+        audit.record(
+            conn,
+            "sensitive_update",
+            actor=principal,
+            target_type="quick_summary",
+            target_id=principal.user_id,
+            details={"fields": ["career_objective"]},
+        )
+    return get_quick_summary(principal)
 
 
 def skills_summary(principal: Principal, *, limit: int, offset: int) -> dict[str, Any]:
@@ -120,10 +171,22 @@ def skills_summary(principal: Principal, *, limit: int, offset: int) -> dict[str
 
 
 def career_summary(principal: Principal) -> dict[str, Any]:
-    """The ``career_summary`` view of the caller's experiences."""
+    """The ``career_summary`` view of the caller's experiences, with the years they span.
+
+    ``total_years_experience`` is computed here, not in the view: the seed summed each
+    role's months, so two overlapping roles counted twice; the days covered by any role are
+    counted once (the rule of the tier-2 ``total_years``), to today for current roles. The
+    view stays a plain view, not the seed's per-user materialized view: measured on
+    PostgreSQL it reads in 0.14 ms (0.08 ms materialized) at 50 roles, while each change
+    would pay a 1.4 ms refresh and every user one more catalog object
+    (``bench/career_summary.py``, docs/performance.md).
+    """
+    today = utc_today()
     with user_unit(principal.username) as (conn, tables):
         row = repo.career_summary(conn, tables)
+        periods = [period_of(e, today) for e in repo.experience_periods(conn, tables)]
     return {
+        "total_years_experience": float(years_of_days(union_days(periods))),
         "total_roles": int(row["total_roles"] or 0),
         "total_companies": int(row["total_companies"] or 0),
         "current_roles": int(row["current_roles"] or 0),

@@ -53,6 +53,7 @@ from pathfinder.chat.schemas import (
 )
 from pathfinder.db import get_database
 from pathfinder.ids import new_id
+from pathfinder.preferences import analytics_opted_out
 from pathfinder.security.fields import FIRST_ROW_VERSION, field_cipher, unreadable_fields
 
 CHAT_EVENT = "chat_message_sent"
@@ -327,12 +328,14 @@ def _start_exchange(
                 tables,
                 cipher.seal_row("chat_messages", user_message, user_id=principal.user_id),
             )
+            # Metering for the daily limit, kept under an analytics opt-out without its data.
+            opted_out = analytics_opted_out(conn, principal.user_id)
             event_id = insert_event(
                 conn,
                 event_type=CHAT_EVENT,
                 user_id=principal.user_id,
-                session_id=principal.session_id,
-                event_data={"conversation_id": conversation_id},
+                session_id=None if opted_out else principal.session_id,
+                event_data=None if opted_out else {"conversation_id": conversation_id},
                 now=now,
             )
             exchange = _Exchange(request, user_message, event_id, limit, used + 1)

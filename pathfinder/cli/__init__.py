@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
     from pathfinder.cli import audit as audit_cli
     from pathfinder.cli import flags as flags_cli
     from pathfinder.cli import mail as mail_cli
+    from pathfinder.retention.cli import retention_group
 
     app.cli.add_command(admin.admin_group)
     app.cli.add_command(serve.serve_command)
@@ -30,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(flags_cli.flags_group)
     app.cli.add_command(mail_cli.mail_group)
     app.cli.add_command(analytics_group)
+    app.cli.add_command(retention_group)
 
 
 def _create_app() -> Flask:

@@ -20,7 +20,7 @@ import getpass
 import logging
 import os
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,6 +98,57 @@ def record_dba_action(
             outcome=outcome,
             details=body,
         )
+
+
+@dataclass(frozen=True)
+class UserActionRow:
+    """One user's row of a batch command: what happened to them, for the audit log."""
+
+    username: str
+    outcome: str = "success"
+    details: Mapping[str, Any] = field(default_factory=dict)
+    error_class: str | None = None
+
+
+def record_dba_actions(
+    conn: sa.Connection, event: str, command: str, entries: Sequence[UserActionRow]
+) -> None:
+    """Record a batch command's rows, one per user, on ``conn``, in the caller's transaction.
+
+    For commands that act on users in batches (``tenants migrate``): the users' ids are
+    read in one query and the rows inserted in one statement, inside the transaction that
+    records the batch in the provisioning registry. On PostgreSQL that is the batch's own
+    transaction, so the action and its rows commit together; on SQLite and Oracle it is
+    the registry's, right after the DDL (see the module docstring).
+    """
+    if not entries:
+        return
+    names = [entry.username for entry in entries]
+    ids: dict[str, str] = {}
+    for start in range(0, len(names), 1000):  # Oracle's IN-list limit
+        query = sa.select(users.c.username, users.c.id).where(
+            users.c.username.in_(names[start : start + 1000])
+        )
+        ids.update({name: user_id for name, user_id in conn.execute(query)})
+    actor = dba_actor()
+    rows = []
+    for entry in entries:
+        body: dict[str, Any] = {"command": command, **entry.details}
+        if entry.error_class is not None:
+            body["error"] = entry.error_class
+        user_id = ids.get(entry.username)
+        rows.append(
+            audit.prepare_row(
+                event,
+                actor=actor,
+                target_type="user" if user_id is not None else "tenant",
+                target_id=user_id,
+                target_display=entry.username,
+                outcome=entry.outcome,
+                details=body,
+            )
+        )
+    audit.insert_rows(conn, rows)
 
 
 @dataclass

@@ -12,21 +12,26 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from flask.cli import AppGroup
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 
 from pathfinder.cli.errors import dba_errors, one_line
-from pathfinder.cli.operator import dba_action
+from pathfinder.cli.operator import UserActionRow, dba_action, record_dba_actions
+from pathfinder.cli.progress import Progress
 from pathfinder.db import get_database
 from pathfinder.provisioning import Provisioner, ProvisioningError, Result, registry
+from pathfinder.provisioning.batches import run_batches
 from pathfinder.provisioning.locks import TenantBusy
-from pathfinder.provisioning.plan import migration_steps
-from pathfinder.provisioning.verify import Drift, orphaned_user_files, repair_user, verify_user
+from pathfinder.provisioning.migrate import UserMigration
+from pathfinder.provisioning.plan import cached_migration_steps
+from pathfinder.provisioning.verify import Drift, orphaned_user_files, repair_user
+from pathfinder.provisioning.verify_batch import verify_users
 from pathfinder.schema.naming import InvalidUsername, normalize_username
 from pathfinder.schema.oracle_profile import oracle_dialect
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, SQLITE_TENANT_SCHEMA
@@ -34,6 +39,9 @@ from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, SQLITE_TENANT_SCHE
 tenants_group = AppGroup("tenants", help="Provision, verify, migrate and drop users' tables.")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Users per catalog read of `verify` on PostgreSQL.
+VERIFY_BATCH = 500
 
 DIALECTS = {"oracle": oracle_dialect, "postgresql": postgresql.dialect, "sqlite": sqlite.dialect}
 
@@ -248,9 +256,15 @@ def verify_command(usernames: tuple[str, ...], all_users: bool) -> None:
     names = _selected_users(usernames, all_users)
     database = get_database()
     drifts: list[Drift] = []
-    with _progress(names, "Verifying") as bar:
-        for name in bar:
-            drifts.append(verify_user(database, name))
+    progress = Progress("Verifying", len(names))
+    # Batches: on PostgreSQL one catalog read covers each (verify_batch), elsewhere the
+    # batch is only how often the progress line moves.
+    for start in range(0, len(names), VERIFY_BATCH):
+        batch = verify_users(database, names[start : start + VERIFY_BATCH])
+        drifts.extend(batch)
+        progress.advance(len(batch), failed=sum(not d.clean for d in batch))
+    if len(names) > 1:
+        click.echo(progress.finish(), err=True)
     _report(drifts, all_users=all_users)
 
 
@@ -284,47 +298,140 @@ def repair_command(usernames: tuple[str, ...], all_users: bool) -> None:
     type=click.Choice(sorted(DIALECTS)),
     help="With --dry-run: compile for this dialect instead of the configured database's.",
 )
-@click.option("--batch-size", type=click.IntRange(1, 10000), default=None)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10000),
+    default=None,
+    help="Users per batch: one transaction on PostgreSQL, one registry commit on SQLite "
+    "(default MIGRATE_BATCH_SIZE).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 32),
+    default=1,
+    show_default=True,
+    help="Batches migrated at once, each on a connection of its own.",
+)
+@click.option(
+    "--to",
+    "to_version",
+    type=click.IntRange(1, LATEST_TEMPLATE_VERSION),
+    default=LATEST_TEMPLATE_VERSION,
+    show_default=True,
+    help="Template version to bring users to (an earlier one stages an upgrade).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="One line per user, not only failures.")
 @dba_errors
-def migrate_command(dry_run: bool, dialect: str | None, batch_size: int | None) -> None:
+def migrate_command(
+    dry_run: bool,
+    dialect: str | None,
+    batch_size: int | None,
+    jobs: int,
+    to_version: int,
+    verbose: bool,
+) -> None:
     """Bring every ready user to the latest template version (resumable)."""
     database = get_database()
     from flask import current_app
 
     size = batch_size or int(current_app.config["MIGRATE_BATCH_SIZE"])
     provisioner = Provisioner(database)
-    pending = provisioner.count_pending_migrations()
+    pending = provisioner.count_pending_migrations(target=to_version)
     if pending == 0:
-        click.echo(f"All users are at template version {LATEST_TEMPLATE_VERSION}; nothing to do.")
+        click.echo(f"All users are at template version {to_version}; nothing to do.")
         return
     if dry_run:
-        name = dialect or database.dialect_name
-        # The configured database's own dialect, or the 19c profile ddl/ is rendered with.
-        target = database.engine.dialect if dialect is None else DIALECTS[name]()
-        schema = SQLITE_TENANT_SCHEMA if name == "sqlite" else None
-        for record in provisioner.pending_migrations(batch_size=size):
-            if record.template_version is None:
-                continue  # only ready users are pending, and they always have a version
-            click.echo(
-                f"-- {record.username}: v{record.template_version} -> v{LATEST_TEMPLATE_VERSION}"
-            )
-            for step in migration_steps(
-                record.username, record.template_version, LATEST_TEMPLATE_VERSION, schema=schema
-            ):
-                click.echo(f"{step.sql(target)};")
+        _print_migration_sql(provisioner, database, dialect, size, to_version)
         return
-    records = list(provisioner.pending_migrations(batch_size=size))
-    _run_batch(
-        [r.username for r in records],
-        f"Migrating to v{LATEST_TEMPLATE_VERSION}",
-        lambda name: _migrate_one(provisioner, name),
-        event="tenant_provisioned",
-        command="tenants migrate",
+    names = [
+        r.username
+        for r in provisioner.pending_migrations(target=to_version, batch_size=max(size, 1000))
+    ]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def record(conn: Connection, outcomes: Sequence[UserMigration]) -> None:
+        record_dba_actions(
+            conn,
+            "tenant_provisioned",
+            "tenants migrate",
+            [_migration_row(outcome) for outcome in outcomes if not outcome.busy],
+        )
+
+    migrator = provisioner.migrator(target=to_version, on_outcomes=record)
+
+    def work(batch: list[str]) -> list[UserMigration]:
+        with app.app_context():  # worker threads: the audit rows need the app's keys
+            return migrator.migrate(batch)
+
+    progress = Progress(f"Migrating to v{to_version}", len(names))
+    outcomes = run_batches(
+        names,
+        work,
+        batch_size=size,
+        jobs=jobs,
+        on_batch=lambda done: progress.advance(len(done), failed=sum(o.failed for o in done)),
     )
+    click.echo(progress.finish(), err=True)
+    _report_migration(outcomes, to_version, verbose=verbose)
 
 
-def _migrate_one(provisioner: Provisioner, name: str) -> Done:
-    result = provisioner.migrate_user(name)
-    outcome = result.outcome.replace("_", " ")
-    line = f"{name}: {outcome} (v{result.template_version}, {result.steps_run} step(s))"
-    return line, _result_details(result)
+def _print_migration_sql(
+    provisioner: Provisioner, database: Any, dialect: str | None, size: int, to_version: int
+) -> None:
+    name = dialect or database.dialect_name
+    # The configured database's own dialect, or the 19c profile ddl/ is rendered with.
+    target = database.engine.dialect if dialect is None else DIALECTS[name]()
+    schema = SQLITE_TENANT_SCHEMA if name == "sqlite" else None
+    for record in provisioner.pending_migrations(batch_size=size):
+        if record.template_version is None:
+            continue  # only ready users are pending, and they always have a version
+        click.echo(
+            f"-- {record.username}: v{record.template_version} -> v{LATEST_TEMPLATE_VERSION}"
+        )
+        for step in cached_migration_steps(
+            record.username,
+            record.template_version,
+            LATEST_TEMPLATE_VERSION,
+            schema=schema,
+            dialect=target,
+        ):
+            click.echo(f"{step.sql(target)};")
+
+
+def _migration_row(outcome: UserMigration) -> UserActionRow:
+    details = {
+        "result": outcome.outcome,
+        "from_version": outcome.from_version,
+        "template_version": outcome.to_version,
+        "steps_run": outcome.steps_run,
+    }
+    if not outcome.failed:
+        return UserActionRow(outcome.username, "success", details)
+    error_class = (outcome.error or "Error").split(":", 1)[0]
+    return UserActionRow(outcome.username, "failure", details, error_class)
+
+
+def _report_migration(outcomes: Sequence[UserMigration], to_version: int, *, verbose: bool) -> None:
+    migrated = [o for o in outcomes if o.outcome == "migrated"]
+    current = [o for o in outcomes if o.outcome == "up_to_date"]
+    failed = [o for o in outcomes if o.failed]
+    if verbose:
+        for o in migrated:
+            click.echo(
+                f"{o.username}: migrated (v{o.from_version} -> v{o.to_version}, "
+                f"{o.steps_run} step(s))"
+            )
+        for o in current:
+            click.echo(f"{o.username}: up to date (v{o.to_version})")
+    for o in failed:
+        click.echo(f"error: {o.username}: {o.error}", err=True)
+    steps = sum(o.steps_run for o in migrated)
+    click.echo(
+        f"migrated {len(migrated):,} user(s) to template v{to_version} "
+        f"({steps:,} statement(s)); {len(current):,} already there; {len(failed):,} failed"
+    )
+    if failed:
+        raise click.ClickException(
+            f"{len(failed)} of {len(outcomes)} user(s) failed; run `tenants migrate` again "
+            "once the cause is fixed (each failure is in the user's last_error)"
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathfinder.api.errors import Conflict
+from pathfinder.api.errors import Conflict, Problem
 from pathfinder.api.validation import ValidationProblem
 
 
@@ -50,3 +50,19 @@ def invalid(field: str, message: str, detail: str | None = None) -> ValidationPr
     return ValidationProblem(
         detail or "One or more fields are invalid.", errors=[{"field": field, "message": message}]
     )
+
+
+class ShareGone(Problem):
+    """A share that existed but no longer grants anything (revoked or expired): 410."""
+
+    status = 410
+    slug = "cpa-share-gone"
+    title = "The share has ended"
+
+
+class ShareScope(Problem):
+    """The share exists and covers the thing, but its scope or role does not allow this."""
+
+    status = 403
+    slug = "cpa-share-scope"
+    title = "The share's scope does not allow this"

@@ -250,6 +250,7 @@ def evidence_rows(conn: Connection, user_id: str, framework_version: str) -> lis
     return _all(
         conn,
         sa.select(
+            e.id,
             e.sub_competency_code,
             e.proficiency_level,
             e.approved_level,
@@ -335,14 +336,21 @@ def list_time_entries(
 
 
 def time_totals(conn: Connection, experience_id: str) -> list[Row]:
-    """Hours and entry counts per category for one experience."""
+    """Hours and entry counts per category for one experience, with billable and
+    CPA-eligible hours (a NULL flag, from before the flags existed, counts as true)."""
     t = experience_time_tracking.c
+
+    def flagged(flag: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.func.sum(sa.case((sa.func.coalesce(flag, sa.true()) == sa.true(), t.hours)))
+
     return _all(
         conn,
         sa.select(
             t.activity_category,
             sa.func.sum(t.hours).label("hours"),
             sa.func.count().label("entries"),
+            flagged(t.is_billable).label("billable_hours"),
+            flagged(t.is_cpa_eligible).label("cpa_eligible_hours"),
         )
         .where(t.experience_id == experience_id)
         .group_by(t.activity_category)
@@ -424,6 +432,17 @@ def highest_milestone(
     return None if value is None else int(value)
 
 
+def hours_logged(conn: Connection, experience_ids: list[str]) -> Any:
+    """Hours of the time entries of these experiences (0 when none)."""
+    if not experience_ids:
+        return 0
+    t = experience_time_tracking.c
+    total = conn.execute(
+        sa.select(sa.func.sum(t.hours)).where(t.experience_id.in_(experience_ids))
+    ).scalar()
+    return total or 0
+
+
 def insert_milestone(conn: Connection, row: Mapping[str, Any]) -> None:
     conn.execute(progress_milestones.insert().values(**row))
 
@@ -499,9 +518,14 @@ def has_final_submission(conn: Connection, report_id: str) -> bool:
     return bool(found)
 
 
-def update_submission_status(conn: Connection, submission_id: str, status: str) -> None:
+def update_submission_status(
+    conn: Connection, submission_id: str, status: str, **references: str
+) -> None:
+    """Set the status, and the body's reference number or confirmation code when given."""
     conn.execute(
-        submissions.update().where(submissions.c.id == submission_id).values(status=status)
+        submissions.update()
+        .where(submissions.c.id == submission_id)
+        .values(status=status, **references)
     )
 
 

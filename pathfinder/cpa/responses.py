@@ -70,6 +70,8 @@ class CpaNotice(ResponseModel):
         "duration_suspended",
         "duration_suspension_risk",
         "time_away_extends",
+        "mentor_meeting_due",
+        "mentor_meeting_overdue",
     ]
     message: str
     on: date | None = Field(description="The day the warning is about, when it has one.")
@@ -235,7 +237,7 @@ class CpaEnablingBySource(ResponseModel):
 
 
 class CpaDeadline(ResponseModel):
-    kind: Literal["next_report", "evr_12_month_review"]
+    kind: Literal["next_report", "evr_12_month_review", "mentor_meeting"]
     due: date
     overdue: bool
     projected: bool
@@ -280,6 +282,13 @@ class CpaMilestone(ResponseModel):
     achieved_on: date
     evidence_count: int = Field(description="Experiences showing the level or higher.")
     source: MilestoneSource
+    hours_accumulated: float | None = Field(
+        description="Hours logged on those experiences when the level was reached (null on "
+        "milestones recorded before it was kept)."
+    )
+    key_experiences: list[str] = Field(
+        description="Ids of the experience versions that showed the level when it was reached."
+    )
     created_at: datetime
 
 
@@ -299,6 +308,9 @@ class CpaReport(ResponseModel):
     period_months: float = Field(description="Length in calendar months, both ends inclusive.")
     hours_worked: float | None
     leave_days: int | None
+    submission_deadline: date | None = Field(
+        description="When this period must be reported by; null when not set."
+    )
     status: ReportStatus
     version: int = Field(description="Optimistic lock: send it back with a change.")
     submitted_at: datetime | None
@@ -404,6 +416,7 @@ class CpaActivity(ResponseModel):
     hours_spent: float | None
     competencies_demonstrated: list[str]
     deliverables: list[str]
+    business_impact: str | None
     sort_order: int
     created_at: datetime
     updated_at: datetime
@@ -415,6 +428,8 @@ class CpaTimeTotals(ResponseModel):
     hours: float
     entries: int
     by_category: dict[TimeCategory, float] = Field(description="Hours per activity category.")
+    billable_hours: float = Field(description="Hours of entries marked billable.")
+    cpa_eligible_hours: float = Field(description="Hours that count toward CPA experience.")
 
 
 class CpaTimeEntry(ResponseModel):
@@ -424,6 +439,8 @@ class CpaTimeEntry(ResponseModel):
     hours: float
     activity_category: TimeCategory
     description: str | None
+    is_billable: bool
+    is_cpa_eligible: bool
     created_at: datetime
     updated_at: datetime
 
@@ -451,6 +468,16 @@ class CpaSubmissionSummary(ResponseModel):
     report_version: int = Field(description="The report version frozen into it.")
     checksum_sha256: str = Field(description="Hex SHA-256 of the canonical JSON payload.")
     is_final: bool
+    cpa_reference_number: str | None = Field(
+        description="The provincial body's reference number for the filing, once recorded."
+    )
+    cpa_confirmation_code: str | None = Field(
+        description="The body's confirmation code for the filing, once recorded."
+    )
+    experience_count: int | None = Field(
+        description="Experiences frozen into it (null for submissions made before it was kept)."
+    )
+    total_word_count: int | None = Field(description="Their words, as counted when frozen.")
     submitted_at: datetime | None
     created_at: datetime
 
@@ -531,3 +558,142 @@ class CpaDraft(CpaDraftSummary, SealedItem):
 class CpaDraftPromotion(ResponseModel):
     draft: CpaDraft
     experience: CpaExperience
+
+
+# -- people: shares, verification, comments, mentor meetings -----------------------------------
+
+ShareRole = Literal["mentor", "supervisor", "program_leader"]
+ShareScope = Literal["read", "comment", "verify", "certify"]
+GranteeKind = Literal["account", "link"]
+ShareState = Literal["pending", "active", "expired", "revoked"]
+
+
+class CpaShare(SealedItem):
+    """A share as its candidate sees it (its token is never shown again)."""
+
+    id: str
+    report_id: str | None = Field(description="None: the whole PER record.")
+    role: ShareRole
+    scope: ShareScope
+    grantee_kind: GranteeKind
+    grantee_email: str | None
+    grantee_user_id: str | None = Field(description="The account that accepted it, if any.")
+    state: ShareState
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+    created_at: datetime
+
+
+class CpaShareCreated(CpaShare):
+    link_token: str | None = Field(
+        description="A link share's token, answered this once (also mailed to the grantee); "
+        "it opens `/cpa/links/{token}`. None for an account share (the invitation is mailed)."
+    )
+
+
+class CpaShareAccess(ResponseModel):
+    """One read or action through one of my shares: who saw what, when."""
+
+    id: str
+    share_id: str
+    grantee_kind: GranteeKind
+    grantee_user_id: str | None
+    grantee_username: str | None
+    role: ShareRole
+    scope: ShareScope
+    action: str = Field(
+        description="read, comment, resolve, verified, certified, returned, meeting."
+    )
+    target_type: str
+    target_id: str | None
+    at: datetime
+
+
+class CpaGrantedShare(ResponseModel):
+    """A share as its grantee sees it."""
+
+    id: str
+    sharer_username: str
+    report_id: str | None
+    role: ShareRole
+    scope: ShareScope
+    grantee_kind: GranteeKind
+    state: ShareState
+    expires_at: datetime
+
+
+class CpaShareSummary(ResponseModel):
+    share: CpaGrantedShare
+    reports: list[CpaReport] = Field(description="The reports the share covers.")
+
+
+class CpaDecision(SealedItem):
+    id: str
+    experience_id: str = Field(description="The experience version decided on.")
+    decision: Literal["verified", "certified", "returned"]
+    role: ShareRole
+    comment: str | None
+    share_id: str | None
+    decided_at: datetime
+
+
+class CpaExperienceVerification(ResponseModel):
+    experience_id: str = Field(description="The current version.")
+    version_number: int
+    sub_competency_code: str
+    experience_title: str
+    state: Literal["unverified", "verified", "returned", "reverification_needed"]
+    last_decision: CpaDecision | None = Field(description="The decision on this version, if any.")
+
+
+class CpaVerification(ResponseModel):
+    """PERT's report status (new, completed, verified, reviewed) and each experience's state."""
+
+    report_id: str
+    route: Route
+    pert_status: Literal["new", "completed", "verified", "reviewed"]
+    completed_at: datetime | None
+    experiences: list[CpaExperienceVerification]
+
+
+class CpaDecisionResult(ResponseModel):
+    decision: CpaDecision
+    verification: CpaVerification
+
+
+class CpaSharedReport(ResponseModel):
+    report: CpaReport
+    verification: CpaVerification
+
+
+class CpaComment(SealedItem):
+    id: str
+    report_id: str
+    experience_id: str = Field(description="The experience version it was written on.")
+    part: Literal["challenge", "actions", "results", "lessons_learned"] | None
+    parent_id: str | None
+    author_role: Literal["candidate", "mentor", "supervisor", "program_leader"]
+    share_id: str | None = Field(description="The share it was written through; None: candidate.")
+    body: str | None
+    mentions: list[str]
+    private: bool
+    resolved: bool
+    resolved_at: datetime | None
+    created_at: datetime
+
+
+class CpaCommentThread(ResponseModel):
+    items: list[CpaComment] = Field(description="Every version's comments, oldest first.")
+
+
+class CpaMentorMeeting(SealedItem):
+    id: str
+    share_id: str | None
+    meeting_date: date
+    topics: str | None
+    concerns: str | None
+    next_steps: str | None
+    acknowledged_at: datetime | None
+    created_at: datetime

@@ -19,6 +19,8 @@ class Rules:
     months_required: float = 30
     time_away_allowance_days: int = 140
     report_interval_months: int = 6
+    # PER: meet the CPA mentor at least semi-annually (research/cpa-pert-domain.md, §2).
+    mentor_meeting_interval_months: int = 6
     period_months_min: float = 6
     period_months_max: float = 12
     evr_review_after_months: float = 12
@@ -48,6 +50,9 @@ class Rules:
                 "time_away_allowance_days", base.time_away_allowance_days
             ),
             report_interval_months=doc.get("report_interval_months", base.report_interval_months),
+            mentor_meeting_interval_months=doc.get(
+                "mentor_meeting_interval_months", base.mentor_meeting_interval_months
+            ),
             period_months_min=doc.get("period_months_min", base.period_months_min),
             period_months_max=doc.get("period_months_max", base.period_months_max),
             evr_review_after_months=doc.get(

@@ -8,12 +8,14 @@ inside the report period, overlapping periods, the character limit) are the serv
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
-from pathfinder.api.fields import STRIPPED, Id, IsoDate, decimal_number, omittable
+from pathfinder.api.fields import STRIPPED, Id, IsoDate, IsoDateTime, decimal_number, omittable
 from pathfinder.api.validation import RequestModel, Rule
+from pathfinder.auth.schemas import Email
 from pathfinder.cpa.paging import CpaPageQuery
 from pathfinder.schema.shared.cpa import ROUTES, TIME_CATEGORIES
 
@@ -139,6 +141,9 @@ class ReportCreate(RequestModel):
     period_end: IsoDate
     hours_worked: Hours | None = None
     leave_days: int | None = Field(default=None, ge=0, le=3660)
+    submission_deadline: IsoDate | None = Field(
+        default=None, description="When this period must be reported by (the body's date)."
+    )
     framework_version: FrameworkVersion | None = None
 
 
@@ -163,6 +168,7 @@ class ReportUpdate(RequestModel):
     period_end: IsoDate = omittable()
     hours_worked: Hours | None = None
     leave_days: int | None = Field(default=None, ge=0, le=3660)
+    submission_deadline: IsoDate | None = None
 
 
 class VersionQuery(RequestModel):
@@ -251,6 +257,7 @@ class ExperienceReview(RequestModel):
 
 
 ActivityText = _text_of(5000)
+ActivityImpact = _text_of(1000)
 ACTIVITY_ORDER = _order("start_date", "end_date", strict=False)
 ACTIVITY_CODES = Rule(
     "competencies_demonstrated.*", "a competency of the report's framework version"
@@ -271,6 +278,9 @@ class ActivityCreate(RequestModel):
     hours_spent: Hours | None = None
     competencies_demonstrated: list[Code] = Field(default_factory=list, max_length=25)
     deliverables: list[Title] = Field(default_factory=list, max_length=50)
+    business_impact: ActivityImpact | None = Field(
+        default=None, description="What the activity changed for the organisation."
+    )
     sort_order: int | None = Field(default=None, ge=0, le=100_000)
 
 
@@ -291,6 +301,7 @@ class ActivityUpdate(RequestModel):
     hours_spent: Hours | None = None
     competencies_demonstrated: list[Code] | None = Field(default=None, max_length=25)
     deliverables: list[Title] | None = Field(default=None, max_length=50)
+    business_impact: ActivityImpact | None = None
     sort_order: int = omittable(ge=0, le=100_000)
 
 
@@ -304,17 +315,29 @@ class TimeEntryCreate(RequestModel):
     hours: DayHours
     activity_category: TimeCategory = "direct_work"
     description: EntryText | None = None
+    is_billable: bool = Field(default=True, description="Hours billed to a client.")
+    is_cpa_eligible: bool = Field(
+        default=True, description="Hours that count toward CPA practical experience."
+    )
 
 
 class TimeEntryUpdate(RequestModel):
-    """Changed fields; ``hours`` and ``activity_category`` may be changed, not cleared."""
+    """Changed fields; all but ``description`` may be changed, not cleared."""
 
     hours: DayHours = omittable()
     activity_category: TimeCategory = omittable()
     description: EntryText | None = None
+    is_billable: bool = omittable()
+    is_cpa_eligible: bool = omittable()
 
 
 # -- submissions -------------------------------------------------------------------------------
+
+
+# A provincial body's reference number or confirmation code, as their system shows it.
+CpaReference = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$")
+]
 
 
 class SubmissionCreate(RequestModel):
@@ -322,6 +345,12 @@ class SubmissionCreate(RequestModel):
 
     submission_type: Literal["draft", "final", "revision"]
     version: int = Field(ge=1)
+    cpa_reference_number: CpaReference | None = Field(
+        default=None, description="The reference number the body's system gave the filing."
+    )
+    cpa_confirmation_code: CpaReference | None = Field(
+        default=None, description="The confirmation code the body's system gave the filing."
+    )
 
 
 Notes = _text_of(2000)
@@ -332,6 +361,9 @@ class SubmissionStatusChange(RequestModel):
 
     status: Literal["accepted", "needs_changes", "rejected", "withdrawn"]
     notes: Notes | None = None
+    # Recorded now when the candidate did not have them at submission time.
+    cpa_reference_number: CpaReference | None = None
+    cpa_confirmation_code: CpaReference | None = None
 
 
 class ExportQuery(RequestModel):
@@ -410,3 +442,90 @@ class ProgressQuery(RequestModel):
 
 class MilestoneQuery(CpaPageQuery):
     source: Literal["self", "reviewer"] | None = None
+
+
+# -- people: shares, decisions, comments, mentor meetings --------------------------------------
+
+ShareRole = Literal["mentor", "supervisor", "program_leader"]
+ShareScope = Literal["read", "comment", "verify", "certify"]
+GranteeKind = Literal["account", "link"]
+CommentPart = Literal["challenge", "actions", "results", "lessons_learned"]
+ResourceId = Id
+Token = Annotated[str, Field(min_length=1, max_length=200)]
+Note = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_text)]
+
+
+class ShareCreate(RequestModel):
+    """Grant a person access to one report (``report_id``) or the whole PER record (none)."""
+
+    rules = (
+        Rule(
+            "scope",
+            "fits the role and the report's route: `verify` is a supervisor's, on EVR; "
+            "`certify` a program leader's, on PPR",
+        ),
+        Rule("expires_at", "in the future and within 400 days"),
+    )
+
+    report_id: ResourceId | None = None
+    role: ShareRole
+    scope: ShareScope
+    grantee_kind: GranteeKind
+    email: Email = Field(description="Where the invitation or the link is mailed.")
+    expires_at: IsoDateTime = Field(
+        description="When the access ends (at most 400 days ahead), with its time zone."
+    )
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone (e.g. Z)")
+        return value
+
+
+class ShareAccept(RequestModel):
+    token: Token
+
+
+class Decision(RequestModel):
+    """A supervisor's (EVR) or program leader's (PPR) decision on the current version."""
+
+    rules = (Rule("comment", "required when returning"),)
+
+    decision: Literal["approve", "return"] = Field(
+        description="`approve` verifies (EVR) or certifies (PPR); `return` sends it back."
+    )
+    comment: Note | None = Field(default=None, description="Required when returning.")
+
+
+class CommentCreate(RequestModel):
+    rules = (
+        Rule("mentions.*", "the candidate or a share of the same report"),
+        Rule("parent_id", "a comment of the same experience"),
+    )
+
+    body: Note
+    part: CommentPart | None = Field(
+        default=None, description="One part of the response, or none for the whole experience."
+    )
+    parent_id: ResourceId | None = Field(default=None, description="The comment answered.")
+    mentions: list[Annotated[str, Field(min_length=1, max_length=26)]] = Field(
+        default_factory=list,
+        max_length=20,
+        description="`candidate`, or ids of shares on the same report.",
+    )
+    private: bool = Field(default=False, description="A note shown to its author only.")
+
+
+class CommentResolve(RequestModel):
+    resolved: bool
+
+
+class MeetingCreate(RequestModel):
+    rules = (Rule("meeting_date", "not in the future"),)
+
+    meeting_date: IsoDate
+    topics: Note
+    concerns: Note | None = None
+    next_steps: Note | None = None

@@ -100,6 +100,7 @@ def report_json(row: dict[str, Any], warnings: list[Any] | None = None) -> dict[
         "period_months": round(period_months(period), 2),
         "hours_worked": hours(row["hours_worked"]),
         "leave_days": row["leave_days"],
+        "submission_deadline": iso(row.get("submission_deadline")),
         "status": row["status"],
         "version": row["version"],
         "submitted_at": iso(row["submitted_at"]),
@@ -211,6 +212,7 @@ def create_report(principal: Principal, body: ReportCreate) -> dict[str, Any]:
             "period_end": body.period_end,
             "hours_worked": body.hours_worked,
             "leave_days": body.leave_days,
+            "submission_deadline": body.submission_deadline,
             "status": "draft",
             "version": 1,
             "submitted_at": None,
@@ -348,12 +350,15 @@ def evidence_of(rows: list[dict[str, Any]]) -> tuple[list[Evidence], list[Eviden
 
 def progress(principal: Principal, query: ProgressQuery) -> dict[str, Any]:
     """Duration, technical and enabling status, deadlines and warnings on ``as_of``."""
+    from pathfinder.cpa.meetings import last_meeting_date, meeting_deadline
+
     as_of = query.as_of or date.today()
     with get_database().transaction() as conn:
         reports = repo.all_reports(conn, principal.user_id)
         version = query.framework_version or (reports[-1]["framework_version"] if reports else None)
         framework = framework_for(conn, version, field="framework_version")
         rows = repo.evidence_rows(conn, principal.user_id, framework.version)
+        last_meeting = last_meeting_date(conn, principal.user_id)
     own, confirmed = evidence_of(rows)
     periods = [
         Period(r["period_start"], r["period_end"], r["route"], r["leave_days"] or 0, r["id"])
@@ -369,6 +374,15 @@ def progress(principal: Principal, query: ProgressQuery) -> dict[str, Any]:
         as_of=as_of,
         per_start=query.per_start_date,
     )
+    if not result.duration.met:
+        per_start = query.per_start_date or min((p.start for p in periods), default=None)
+        meeting = meeting_deadline(
+            last_meeting, per_start, as_of, framework.rules.mentor_meeting_interval_months
+        )
+        if meeting is not None:
+            result.deadlines.append(meeting[0])
+            if meeting[1] is not None:
+                result.warnings.append(meeting[1])
     body = to_json(result)
     body["periods"] = [
         {
@@ -388,6 +402,21 @@ def progress(principal: Principal, query: ProgressQuery) -> dict[str, Any]:
     return body
 
 
+def _showing(rows: list[dict[str, Any]], code: str, level: int, source: str) -> list[str]:
+    """Ids of the experiences that show ``code`` at ``level`` or higher for ``source``."""
+    shown = []
+    for r in rows:
+        if r["sub_competency_code"] != code:
+            continue
+        if source == "self":
+            reached = r["proficiency_level"]
+        else:
+            reached = r["approved_level"] if r["approval_status"] == "approved" else None
+        if reached is not None and reached >= level:
+            shown.append(str(r["id"]))
+    return sorted(shown)
+
+
 def record_milestones(
     conn: Connection, user_id: str, framework_version: str, codes: set[str], now: datetime
 ) -> None:
@@ -403,6 +432,7 @@ def record_milestones(
             previous = repo.highest_milestone(conn, user_id, framework_version, code, source)
             if previous is not None and top <= previous:
                 continue
+            key_experiences = _showing(rows, code, top, source)
             repo.insert_milestone(
                 conn,
                 {
@@ -416,6 +446,8 @@ def record_milestones(
                     "evidence_count": sum(1 for e in shown if e.level >= top),
                     "source": source,
                     "notes": None,
+                    "hours_accumulated": repo.hours_logged(conn, key_experiences),
+                    "key_experiences": key_experiences,
                     "created_at": now,
                 },
             )
@@ -445,6 +477,8 @@ def list_milestones(principal: Principal, query: MilestoneQuery) -> dict[str, An
             "achieved_on": iso(r["achieved_on"]),
             "evidence_count": r["evidence_count"],
             "source": r["source"],
+            "hours_accumulated": hours(r["hours_accumulated"]),
+            "key_experiences": r["key_experiences"] or [],
             "created_at": iso(r["created_at"]),
         }
         for r in page

@@ -69,6 +69,10 @@ def submission_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "report_version": row["report_version"],
         "checksum_sha256": row["checksum_sha256"],
         "is_final": row["is_final"],
+        "cpa_reference_number": row.get("cpa_reference_number"),
+        "cpa_confirmation_code": row.get("cpa_confirmation_code"),
+        "experience_count": row.get("experience_count"),
+        "total_word_count": row.get("total_word_count"),
         "submitted_at": iso(row["submitted_at"]),
         "created_at": iso(row["created_at"]),
     }
@@ -193,6 +197,10 @@ def create_submission(
             "checksum_sha256": exports.checksum(payload),
             "submitted_at": now if is_final else None,
             "is_final": is_final,
+            "cpa_reference_number": body.cpa_reference_number,
+            "cpa_confirmation_code": body.cpa_confirmation_code,
+            "experience_count": payload["totals"]["experiences"],
+            "total_word_count": payload["totals"]["words"],
             "created_at": now,
         }
         repo.insert_submission(conn, row)
@@ -259,7 +267,12 @@ def change_status(
         else:
             action, report_status = OUTCOMES[body.status]
             report_values = {"status": report_status, "reviewed_at": now}
-        repo.update_submission_status(conn, submission_id, body.status)
+        references = {
+            name: getattr(body, name)
+            for name in ("cpa_reference_number", "cpa_confirmation_code")
+            if getattr(body, name) is not None
+        }
+        repo.update_submission_status(conn, submission_id, body.status, **references)
         _history(conn, principal, submission_id, action, "pending", body.status, now, body.notes)
         updated = touch_report(conn, report, now, **report_values)
         audit.record(
@@ -270,7 +283,7 @@ def change_status(
             target_id=submission_id,
             details={"status": body.status, "report_status": updated["status"]},
         )
-    result = submission_json({**row, "status": body.status})
+    result = submission_json({**row, **references, "status": body.status})
     result["report_status"] = updated["status"]
     result["report_version"] = updated["version"]
     return result

@@ -49,6 +49,7 @@ def activity_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "hours_spent": _number(row["hours_spent"]),
         "competencies_demonstrated": row["competencies_demonstrated"] or [],
         "deliverables": row["deliverables"] or [],
+        "business_impact": row.get("business_impact"),
         "sort_order": row["sort_order"],
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
@@ -63,6 +64,9 @@ def time_entry_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "hours": _number(row["hours"]),
         "activity_category": row["activity_category"],
         "description": row["description"],
+        # NULL in entries from before the flags existed: the seed's default, true.
+        "is_billable": row.get("is_billable") is not False,
+        "is_cpa_eligible": row.get("is_cpa_eligible") is not False,
         "created_at": iso(row["created_at"]),
         "updated_at": iso(row["updated_at"]),
     }
@@ -225,6 +229,8 @@ def _totals(conn: Connection, experience_id: str) -> dict[str, Any]:
         "hours": round(sum(by_category.values()), 2),
         "entries": sum(int(r["entries"]) for r in rows),
         "by_category": by_category,
+        "billable_hours": round(sum(float(r["billable_hours"] or 0) for r in rows), 2),
+        "cpa_eligible_hours": round(sum(float(r["cpa_eligible_hours"] or 0) for r in rows), 2),
     }
 
 
@@ -299,6 +305,8 @@ def create_time_entry(
             "hours": body.hours,
             "activity_category": body.activity_category,
             "description": body.description,
+            "is_billable": body.is_billable,
+            "is_cpa_eligible": body.is_cpa_eligible,
             "created_at": now,
             "updated_at": now,
         }
@@ -342,7 +350,7 @@ def time_entry_exists(principal: Principal, entry_id: str) -> None:
 def update_time_entry(principal: Principal, entry_id: str, body: TimeEntryUpdate) -> dict[str, Any]:
     now = utcnow()
     changes = body.model_dump(exclude_unset=True)
-    for name in ("hours", "activity_category"):
+    for name in ("hours", "activity_category", "is_billable", "is_cpa_eligible"):
         if name in changes and changes[name] is None:
             raise invalid(name, "may be changed but not removed")
     with get_database().transaction() as conn:

@@ -16,8 +16,12 @@ _create_lock = threading.Lock()
 
 
 def init_app(app: Flask) -> None:
-    """Register a lazily created :class:`Database` on ``app`` (no connection is opened)."""
+    """Register a lazily created :class:`Database` on ``app`` (no connection is opened),
+    and give each request's connection back when the request ends."""
+    from pathfinder.db import request_scope
+
     app.extensions[_EXTENSION_KEY] = None
+    request_scope.init_app(app)
 
 
 def get_database(app: Flask | None = None) -> Database:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from pathfinder.config import DatabaseSettings
-from pathfinder.db import tenant_names
+from pathfinder.db import request_scope, tenant_names
 from pathfinder.db.engine import create_database_engine
 from pathfinder.schema.naming import TEMPLATE_USERNAME, normalize_username
 from pathfinder.schema.tenant import (
@@ -78,14 +78,38 @@ class Database:
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
-        """A pooled connection with no transaction begun."""
-        with self.engine.connect() as conn:
+        """A pooled connection with no transaction begun.
+
+        In a request it is the request's own connection (a unit the auth guard left open is
+        committed first), so a request never holds one connection while it waits for
+        another: under load that is how a pool runs dry. Whatever the caller leaves
+        uncommitted is rolled back at the end of the block, as closing a connection would.
+        """
+        scope = request_scope.current_scope(self)
+        if scope is None or scope.busy:
+            with self.engine.connect() as conn:
+                yield conn
+            return
+        with scope.borrowed() as conn:
             yield conn
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One transaction on the shared tables: commit on success, roll back on error."""
-        with self.engine.begin() as conn:
+    def transaction(self, *, leave_open: bool = False) -> Iterator[Connection]:
+        """One transaction on the shared tables: commit on success, roll back on error.
+
+        In a request it runs on the request's one connection (:mod:`.request_scope`), and
+        continues a unit an earlier step left open (the auth guard's). ``leave_open``
+        leaves this one for the request's next unit to continue and commit (outside a
+        request it commits as usual).
+        """
+        scope = request_scope.current_scope(self)
+        if scope is None or scope.busy:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        # SQLite's BEGIN IMMEDIATE holds the write lock: a unit left open there would make
+        # any other connection of the request wait on it, so there it always commits.
+        with scope.unit(leave_open=leave_open and not self.is_sqlite) as conn:
             yield conn
 
     @contextmanager
@@ -96,7 +120,10 @@ class Database:
         BEGIN, statement and COMMIT, and a single statement is atomic on its own. Used for
         the request audit row, written after the request's own work has committed. On
         SQLite it is an ordinary transaction, so ``BEGIN IMMEDIATE`` keeps writers queued.
+        In a request (the audit row at teardown) the request's own connection is given back
+        first: the request's work is over, and it must not hold two connections.
         """
+        request_scope.release()
         if self.is_sqlite:
             with self.transaction() as conn:
                 yield conn
@@ -113,10 +140,19 @@ class Database:
         back-ends a missing table surfaces as the driver's error at first use.
         """
         tables = self.tables_for(username)
-        with self.engine.connect() as conn:
-            with self.attached(conn, tables.username):
-                with conn.begin():
-                    yield conn, tables
+        scope = request_scope.current_scope(self)
+        if scope is None or scope.busy:
+            with self.engine.connect() as conn:
+                with self.attached(conn, tables.username):
+                    with conn.begin():
+                        yield conn, tables
+            return
+        if self.is_sqlite:
+            scope.settle()  # ATTACH happens outside a transaction
+        conn = scope.connection()
+        with self.attached(conn, tables.username):
+            with scope.unit() as unit_conn:
+                yield unit_conn, tables
 
     @contextmanager
     def attached(self, conn: Connection, username: str, *, create: bool = False) -> Iterator[None]:

@@ -6,15 +6,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.schema import CreateIndex
 
 from pathfinder.chat.limits import seed_chat_flags
 from pathfinder.cpa.framework import seed_frameworks
 from pathfinder.db.database import Database
 from pathfinder.flags.system import seed_system_flags
 from pathfinder.jobs.retention import seed_retention_policies
+from pathfinder.provisioning.catalog import existing_objects
 from pathfinder.reference.seed import seed_reference_data
 from pathfinder.schema.ddl import AddColumn
 from pathfinder.schema.shared import SHARED_SCHEMA_VERSION, metadata
+from pathfinder.schema.shared.analytics import rebuild_stale_user_stats
 from pathfinder.schema.shared.system import schema_meta, template_versions
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION
 
@@ -31,6 +34,7 @@ TEMPLATE_DESCRIPTIONS = {
     1: "seed tables: experiences, skills, summaries, chat, analytics, archive, career_summary",
     2: "pert_responses table, skills.source column, experiences company index",
     3: "row_version on every table with encrypted cells (bound into each cell's AAD)",
+    4: "career_highlights, career_objective (encrypted), skills category index",
 }
 
 
@@ -62,8 +66,12 @@ def init_database(db: Database, *, production: bool = False) -> list[str]:
             )
         metadata.create_all(conn, checkfirst=True)
         created = [t.name for t in metadata.sorted_tables if t.name not in existing]
-        added = add_missing_columns(conn, [t for t in metadata.sorted_tables if t.name in existing])
+        older = [t for t in metadata.sorted_tables if t.name in existing]
+        added = add_missing_columns(conn, older)
         created += [f"{table}.{column}" for table, column in added]
+        created += add_missing_indexes(conn, older)
+        if rebuild_stale_user_stats(conn):
+            created.append("pf_mv_user_stats (re-created with the new columns)")
         _upsert_meta(conn, SHARED_VERSION_KEY, str(SHARED_SCHEMA_VERSION), now)
         seed_system_flags(conn, production=production)
         seed_retention_policies(conn)
@@ -106,6 +114,24 @@ def add_missing_columns(conn: sa.Connection, tables: list[sa.Table]) -> list[tup
             conn.execute(AddColumn(table, column))
             added.append((table.name, column.name))
     return added
+
+
+def add_missing_indexes(conn: sa.Connection, tables: list[sa.Table]) -> list[str]:
+    """Create the indexes a shared schema version added to tables that already exist.
+
+    ``create_all`` creates a table's indexes only with the table. Presence is read from the
+    catalog by exact name (no reflection of expression indexes, which some dialects warn
+    about). Returns the names created.
+    """
+    created: list[str] = []
+    for table in tables:
+        wanted = [str(ix.name) for ix in table.indexes]
+        present = existing_objects(conn, wanted, schema=None)
+        for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+            if str(index.name) not in present:
+                conn.execute(CreateIndex(index))
+                created.append(str(index.name))
+    return created
 
 
 def _upsert_meta(conn: sa.Connection, key: str, value: str, now: datetime) -> None:

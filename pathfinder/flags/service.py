@@ -224,6 +224,17 @@ def list_flags(query: FlagListQuery) -> dict[str, Any]:
     return {"items": [flag_json(r) for r in items], "next_cursor": cursor}
 
 
+def explain(key: str, user_id: str) -> dict[str, Any]:
+    """One flag's value for one user and the evaluator's reason: exactly what that user's
+    ``GET /me/flags`` shows for it (``user_override``, ``group_override``, ``rollout``...)."""
+    with get_database().transaction() as conn:
+        _flag_or_404(conn, key)
+    evaluation = evaluator_for_engine(get_database().engine).one(key, user_id)
+    if evaluation is None:
+        raise NotFound("No such flag.")
+    return {"flag_key": key, "user_id": user_id, **evaluation.as_json()}
+
+
 def get_flag(key: str) -> dict[str, Any]:
     with get_database().transaction() as conn:
         return flag_json(_flag_or_404(conn, key))

@@ -199,16 +199,22 @@ def kek_schedule(ctx: JobContext) -> JobResult:
 
 @job(
     "retention",
-    "Apply pf_data_retention_policies: delete or archive rows older than each retention.",
+    "Apply pf_data_retention_policies: delete or archive rows older than each retention "
+    "(audit rows are copied to archive files, never deleted).",
     {"trigger": "cron", "hour": 2, "minute": 0},
     max_runtime_seconds=6 * 3600,
 )
 def retention(ctx: JobContext) -> JobResult:
+    from pathfinder.audit.archive import archive_directory
     from pathfinder.jobs.retention import apply_retention
 
     with ctx.app.app_context():
-        report = apply_retention(ctx.db, ctx.now)
-    details: dict[str, object] = {"applied": report.applied, "skipped": report.skipped}
+        report = apply_retention(ctx.db, ctx.now, archive_dir=archive_directory(ctx.app))
+    details: dict[str, object] = {
+        "applied": report.applied,
+        "skipped": report.skipped,
+        "policies": report.details,
+    }
     return JobResult(sum(report.applied.values()), details)
 
 
@@ -224,6 +230,33 @@ def invitations(ctx: JobContext) -> JobResult:
         reminded = send_invitation_reminders(ctx.db, ctx.now)
         expired = expire_invitations(ctx.db, ctx.now)
     return JobResult(reminded + expired, {"reminded": reminded, "expired": expired})
+
+
+@job(
+    "cpa_deadline_reminders",
+    "E-mail a reminder 7 and 1 days before a CPA report's submission deadline "
+    "(unless the user turned cpa_deadlines mail off).",
+    {"trigger": "cron", "hour": 8, "minute": 0},
+)
+def cpa_deadline_reminders(ctx: JobContext) -> JobResult:
+    from pathfinder.cpa.reminders import send_deadline_reminders
+
+    with ctx.app.app_context():
+        queued = send_deadline_reminders(ctx.db, ctx.now.date())
+    return JobResult(queued, {"queued": queued})
+
+
+@job(
+    "cpa_meeting_reminders",
+    "Remind CPA candidates with a mentor share that their semi-annual mentor meeting is due.",
+    {"trigger": "cron", "hour": 7, "minute": 0},
+)
+def cpa_meeting_reminders(ctx: JobContext) -> JobResult:
+    from pathfinder.cpa.meetings import send_meeting_reminders
+
+    with ctx.app.app_context():
+        sent = send_meeting_reminders(ctx.db, ctx.now)
+    return JobResult(sent, {"reminded": sent})
 
 
 @job(

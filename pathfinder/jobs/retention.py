@@ -8,9 +8,10 @@ can at worst name a table no handler knows, which is reported and skipped.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +25,6 @@ from pathfinder.provisioning import registry
 from pathfinder.schema.shared.analytics import user_analytics
 from pathfinder.schema.shared.identity import user_sessions
 from pathfinder.schema.shared.reference import data_retention_policies
-from pathfinder.schema.shared.security import audit_log
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class DefaultPolicy:
 DEFAULT_POLICIES = (
     DefaultPolicy("sessions", "pf_user_sessions", "expires_at", 90, "delete", None),
     DefaultPolicy("analytics_events", "pf_user_analytics", "created_at", 730, "delete", None),
-    # Seven years, archived not deleted: rows stay in the hash chain.
+    # Seven years, archived not deleted: rows stay leaves of the Merkle tree.
     DefaultPolicy("audit_log", "pf_audit_log", "created_at", 2555, "archive", "pf_audit_log"),
     DefaultPolicy("experiences", "experiences", "end_date", 3650, "archive", "experiences_archive"),
 )
@@ -73,7 +73,21 @@ def seed_retention_policies(conn: Connection) -> int:
     return added
 
 
-Handler = Callable[[Database, datetime, int], int]
+@dataclass
+class RetentionRun:
+    """One policy's run: where, up to which instant, in what batches, for real or not."""
+
+    db: Database
+    cutoff: datetime
+    batch: int
+    dry_run: bool
+    archive_dir: Path | None
+    now: datetime
+    # Filled by a handler with what a count does not say (an archive's seq range).
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[RetentionRun], int]
 
 
 def purge_sessions(db: Database, cutoff: datetime, batch: int) -> int:
@@ -185,40 +199,109 @@ def _delete_analytics(db: Database, cutoff: datetime, batch: int) -> int:
             total += conn.execute(user_analytics.delete().where(a.id.in_(ids))).rowcount
 
 
-def _keep_audit(db: Database, cutoff: datetime, batch: int) -> int:
-    """Archive-only: audit rows are never deleted (they are links of the hash chain).
+def _count_sessions(ctx: RetentionRun) -> int:
+    s = user_sessions.c
+    ended_before = sa.or_(
+        s.expires_at < ctx.cutoff,
+        sa.and_(s.revoked_at.is_not(None), s.revoked_at < ctx.cutoff),
+    )
+    with ctx.db.connect() as conn:
+        count = conn.execute(sa.select(sa.func.count()).where(ended_before)).scalar_one()
+        conn.rollback()
+    return int(count)
 
-    Returns how many rows are older than the retention, for the run record; exporting them
-    to cold storage is an operator's step (docs/operations.md).
+
+def _count_analytics(ctx: RetentionRun) -> int:
+    with ctx.db.connect() as conn:
+        count = conn.execute(
+            sa.select(sa.func.count()).where(user_analytics.c.created_at < ctx.cutoff)
+        ).scalar_one()
+        conn.rollback()
+    return int(count)
+
+
+def _archive_audit(ctx: RetentionRun) -> int:
+    """Copy sealed audit rows older than the cutoff to archive files; never delete them.
+
+    Audit rows are leaves of the Merkle tree: deleting one is what ``audit verify`` reports.
+    See :mod:`pathfinder.audit.archive`.
     """
-    with db.transaction() as conn:
-        return int(
-            conn.execute(
-                sa.select(sa.func.count()).where(audit_log.c.created_at < cutoff)
-            ).scalar_one()
-        )
+    from pathfinder.audit.archive import archive_audit_log
+
+    report = archive_audit_log(
+        ctx.db, ctx.cutoff, directory=ctx.archive_dir, dry_run=ctx.dry_run, now=ctx.now
+    )
+    ctx.details.update(report.as_json())
+    return report.rows
 
 
-def _archive_experiences(db: Database, cutoff: datetime, batch: int) -> int:
-    from pathfinder.career.archive import archive_experiences
-
-    moved = 0
+def _ready_users(db: Database, batch: int) -> Iterator[str]:
     after: str | None = None
     while True:
         with db.transaction() as conn:
             users = registry.list_tenants(conn, states=["ready"], after=after, limit=batch)
         for record in users:
-            moved += archive_experiences(db, record.username, cutoff.date())
+            yield record.username
         if len(users) < batch:
-            return moved
+            return
         after = users[-1].username
 
 
-HANDLERS: dict[str, Handler] = {
-    "pf_user_sessions": purge_sessions,
-    "pf_user_analytics": _delete_analytics,
-    "pf_audit_log": _keep_audit,
-    "experiences": _archive_experiences,
+def _archive_experiences(ctx: RetentionRun) -> int:
+    from pathfinder.career.archive import archive_experiences
+
+    return sum(
+        archive_experiences(ctx.db, username, ctx.cutoff.date())
+        for username in _ready_users(ctx.db, ctx.batch)
+    )
+
+
+def _count_experiences(ctx: RetentionRun) -> int:
+    from pathfinder.career.repo import experiences_ended_before
+
+    total = 0
+    for username in _ready_users(ctx.db, ctx.batch):
+        with ctx.db.tenant_transaction(username) as (conn, tables):
+            total += len(experiences_ended_before(conn, tables, ctx.cutoff.date()))
+    return total
+
+
+@dataclass(frozen=True)
+class RetentionTarget:
+    """What a policy on one logical table can do: apply it, count what it would touch.
+
+    ``actions`` are the policy actions that make sense for the table: the audit log is only
+    ever archived (deleting its rows would break ``audit verify``), sessions and events are
+    deleted, experiences move to their archive table.
+    """
+
+    apply: Handler
+    preview: Handler
+    actions: tuple[str, ...]
+
+
+def _delete_sessions(ctx: RetentionRun) -> int:
+    return purge_sessions(ctx.db, ctx.cutoff, ctx.batch)
+
+
+def _delete_analytics_rows(ctx: RetentionRun) -> int:
+    return _delete_analytics(ctx.db, ctx.cutoff, ctx.batch)
+
+
+def _preview_audit(ctx: RetentionRun) -> int:
+    return _archive_audit(ctx)
+
+
+TARGETS: dict[str, RetentionTarget] = {
+    "pf_user_sessions": RetentionTarget(_delete_sessions, _count_sessions, ("delete",)),
+    "pf_user_analytics": RetentionTarget(_delete_analytics_rows, _count_analytics, ("delete",)),
+    "pf_audit_log": RetentionTarget(_archive_audit, _preview_audit, ("archive",)),
+    "experiences": RetentionTarget(
+        # Archived roles leave the live table: both actions mean that move.
+        _archive_experiences,
+        _count_experiences,
+        ("archive", "archive_then_delete"),
+    ),
 }
 
 
@@ -226,28 +309,52 @@ HANDLERS: dict[str, Handler] = {
 class RetentionReport:
     applied: dict[str, int]
     skipped: dict[str, str]
+    dry_run: bool = False
+    # Per policy: the cutoff, and what the handler says beyond a count (archive ranges).
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def apply_retention(db: Database, now: datetime, *, batch: int = 500) -> RetentionReport:
-    """Apply every active policy once; record ``last_run`` for each one applied."""
+def apply_retention(
+    db: Database,
+    now: datetime,
+    *,
+    batch: int = 500,
+    dry_run: bool = False,
+    archive_dir: Path | None = None,
+    only: str | None = None,
+) -> RetentionReport:
+    """Apply every active policy once (or ``only`` that one); record ``last_run`` for each.
+
+    ``dry_run`` counts what each policy would delete or archive and changes nothing, not
+    even ``last_run``. ``archive_dir`` is where the audit log's archive files go. Call in an
+    app context (archiving writes signed audit rows; experiences are re-encrypted).
+    """
+    query = sa.select(data_retention_policies).order_by(data_retention_policies.c.policy_key)
+    if only is not None:
+        query = query.where(data_retention_policies.c.policy_key == only)
+    else:
+        query = query.where(data_retention_policies.c.is_active.is_(True))
     with db.transaction() as conn:
-        policies = (
-            conn.execute(
-                sa.select(data_retention_policies).where(
-                    data_retention_policies.c.is_active.is_(True)
-                )
-            )
-            .mappings()
-            .all()
-        )
-    report = RetentionReport({}, {})
+        policies = conn.execute(query).mappings().all()
+    report = RetentionReport({}, {}, dry_run=dry_run)
     for policy in policies:
-        handler = HANDLERS.get(policy["table_pattern"])
-        if handler is None:
-            report.skipped[policy["policy_key"]] = f"no handler for {policy['table_pattern']!r}"
+        key = policy["policy_key"]
+        target = TARGETS.get(policy["table_pattern"])
+        if target is None:
+            report.skipped[key] = f"no handler for {policy['table_pattern']!r}"
+            continue
+        if policy["action"] not in target.actions:
+            report.skipped[key] = (
+                f"action {policy['action']!r} is not allowed for {policy['table_pattern']}"
+            )
             continue
         cutoff = now - timedelta(days=int(policy["retention_days"]))
-        report.applied[policy["policy_key"]] = handler(db, cutoff, batch)
+        ctx = RetentionRun(db, cutoff, batch, dry_run, archive_dir, now)
+        handler = target.preview if dry_run else target.apply
+        report.applied[key] = handler(ctx)
+        report.details[key] = {"cutoff": cutoff.isoformat(), **ctx.details}
+        if dry_run:
+            continue
         with db.transaction() as conn:
             conn.execute(
                 data_retention_policies.update()

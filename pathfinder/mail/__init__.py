@@ -1,6 +1,9 @@
 """Outgoing e-mail behind one interface: SMTP when configured, else the ``pf_outbox`` table.
 
-Every message is first written to ``pf_outbox`` in the caller's transaction, so a message
+A message of an optional category (a deadline reminder) is not queued at all when its
+recipient turned that category off in their notification settings; security and account
+mail is always queued. Every message is first written to ``pf_outbox`` in the caller's
+transaction, so a message
 exists exactly when the change that caused it commits. The SMTP mailer then hands it to the
 server after commit; the outbox mailer (the default: development, tests, deployments without
 mail) stops there and admins read the table. Message bodies may carry single-use links, so
@@ -21,6 +24,7 @@ from flask import Flask, current_app
 from sqlalchemy.engine import Connection
 
 from pathfinder.ids import new_id
+from pathfinder.preferences import SECURITY, wants_email
 from pathfinder.schema.shared.messaging import outbox
 
 log = logging.getLogger(__name__)
@@ -32,11 +36,16 @@ class Message:
     template: str
     subject: str
     body: str
+    # "security" (the default) is always sent; another category (pathfinder.preferences.
+    # OPTIONAL_EMAIL_CATEGORIES) is dropped when ``user_id`` turned it off.
+    category: str = SECURITY
+    user_id: str | None = None
 
 
 class Mailer(Protocol):
-    def queue(self, conn: Connection, message: Message) -> str:
-        """Record ``message`` in the caller's transaction; return its outbox id."""
+    def queue(self, conn: Connection, message: Message) -> str | None:
+        """Record ``message`` in the caller's transaction; return its outbox id, or None
+        when the recipient's notification settings turned its category off."""
 
     def deliver_pending(self, conn: Connection, limit: int = 100) -> int:
         """Send queued messages (a no-op for the outbox mailer); return how many were sent."""
@@ -45,7 +54,12 @@ class Mailer(Protocol):
 class OutboxMailer:
     """Keeps messages in ``pf_outbox``; nothing leaves the machine."""
 
-    def queue(self, conn: Connection, message: Message) -> str:
+    def queue(self, conn: Connection, message: Message) -> str | None:
+        if not wants_email(conn, message.user_id, message.category):
+            log.info(
+                "mail %s not queued: the user turned %s off", message.template, message.category
+            )
+            return None
         message_id = new_id()
         conn.execute(
             outbox.insert().values(

@@ -68,12 +68,36 @@ ACTIONS: Mapping[str, MailAction] = {
         api_path="/auth/password/reset",
         body={"token": "{token}", "new_password": "<your new password>"},
     ),
+    "confirm_email_change": MailAction(
+        page="/confirm-email?token={token}",
+        method="POST",
+        api_path="/auth/email/confirm",
+        body={"token": "{token}"},
+    ),
+    "see_cpa_reports": MailAction(
+        page="/cpa/reports",
+        method="GET",
+        api_path="/cpa/reports",
+        signed_in=True,
+    ),
     "cancel_deletion": MailAction(
         page="/account/deletion",
         method="DELETE",
         api_path="/me/deletion",
         preview="/me/deletion",
         signed_in=True,
+    ),
+    "accept_cpa_share": MailAction(
+        page="/cpa/share-invitations?token={token}",
+        method="POST",
+        api_path="/cpa/share-invitations/accept",
+        body={"token": "{token}"},
+        signed_in=True,
+    ),
+    "open_cpa_link": MailAction(
+        page="/cpa/links/{token}",
+        method="GET",
+        api_path="/cpa/links/{token}",
     ),
 }
 """Every action a mail may ask for, by name."""

@@ -37,6 +37,10 @@ class Profile(SealedItem):
     first_name: str | None
     last_name: str | None
     phone_number: str | None
+    phone_verified: bool = Field(
+        description="Someone confirmed `phone_number` is mine; false again when it changes."
+    )
+    avatar_url: str | None = Field(description="An https link to my picture.")
     date_of_birth: date | None
     timezone: str | None = Field(description="IANA time zone name, e.g. `America/Toronto`.")
     language: str | None = Field(description="BCP 47 language tag, e.g. `en-CA`.")

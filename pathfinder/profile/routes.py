@@ -6,9 +6,13 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from pathfinder.api.contract import contract
+from pathfinder.api.ratelimit import rate_limited
 from pathfinder.api.validation import parse_body
+from pathfinder.auth import email_change
 from pathfinder.auth.policy import requires
-from pathfinder.auth.routes import caller
+from pathfinder.auth.responses import AuthEmailChangePending
+from pathfinder.auth.routes import caller, request_meta
+from pathfinder.auth.schemas import EmailChangeRequest
 from pathfinder.profile import service
 from pathfinder.profile.responses import Profile, ProfilePreferences
 from pathfinder.profile.schemas import PreferencesUpdate, ProfileUpdate
@@ -30,6 +34,18 @@ def get_me() -> ResponseReturnValue:
 def patch_me() -> ResponseReturnValue:
     """Change my profile fields (only those sent)."""
     return jsonify(service.update_profile(caller(), parse_body(ProfileUpdate))), 200
+
+
+@bp.post("/me/email")
+@requires("user")
+@contract(body=EmailChangeRequest, responses={202: AuthEmailChangePending}, tags=("profile",))
+@rate_limited("RATELIMIT_PASSWORD_RESET")
+def change_email() -> ResponseReturnValue:
+    """Ask to move my account to a new address: confirmed by a link sent there, the old
+    address is told. Needs my current password."""
+    body = parse_body(EmailChangeRequest)
+    pending = email_change.request_change(caller(), body.new_email, body.password, request_meta())
+    return jsonify(pending), 202
 
 
 @bp.get("/me/preferences")

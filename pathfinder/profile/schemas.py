@@ -84,6 +84,12 @@ class ProfileUpdate(RequestModel):
     date_of_birth: IsoDate | None = None
     timezone: Timezone | None = None
     language: Language | None = None
+    avatar_url: str | None = Field(
+        default=None,
+        max_length=500,
+        pattern=r"^https://[^\s<>\"]+$",
+        description="An https link to my picture (stored encrypted).",
+    )
     bio: str | None = Field(default=None, max_length=5000)
     title: str | None = Field(default=None, max_length=200)
     company: str | None = Field(default=None, max_length=200)

@@ -24,6 +24,8 @@ PUBLIC_FIELDS = (
     "first_name",
     "last_name",
     "phone_number",
+    "phone_verified",
+    "avatar_url",
     "date_of_birth",
     "timezone",
     "language",
@@ -43,6 +45,7 @@ def _serialise(row: dict[str, Any]) -> dict[str, Any]:
     for key in PUBLIC_FIELDS:
         value = row.get(key)
         out[key] = value.isoformat() if isinstance(value, datetime) else value
+    out["phone_verified"] = bool(row.get("phone_verified"))
     out.update(unreadable_fields(row))
     return out
 
@@ -70,6 +73,9 @@ def update_profile(principal: Principal, update: ProfileUpdate) -> dict[str, Any
             stored = repo.get_user_for_update(conn, principal.user_id)
             if stored is None:
                 raise NotFound("No such user.")
+            if "phone_number" in changes:
+                # A new number is not the one anybody verified.
+                changes["phone_verified"] = None
             sealed = field_secrets.reseal_user(conn, stored, changes)
             repo.update_user(conn, principal.user_id, **sealed, updated_at=now)
             audit.record(

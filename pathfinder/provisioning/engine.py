@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from pathfinder.db.database import Database
+from pathfinder.metrics.instruments import TENANT_MIGRATIONS, TENANT_PROVISIONS, counted
 from pathfinder.provisioning import registry
 from pathfinder.provisioning.catalog import existing_objects
 from pathfinder.provisioning.locks import (
@@ -35,11 +36,12 @@ from pathfinder.provisioning.locks import (
     remove_lock_file,
     tenant_lock,
 )
+from pathfinder.provisioning.migrate import BatchMigrator, OutcomeHook
 from pathfinder.provisioning.plan import (
     Step,
+    cached_migration_steps,
     cached_provision_steps,
     drop_statement,
-    migration_steps,
     provision_steps,
 )
 from pathfinder.schema.naming import normalize_username
@@ -99,6 +101,7 @@ class Provisioner:
 
     # -- public operations -------------------------------------------------------------
 
+    @counted(TENANT_PROVISIONS)
     def provision(self, username: str, *, version: int = LATEST_TEMPLATE_VERSION) -> Result:
         """Create ``username``'s tables at ``version`` (default latest); safe to repeat.
 
@@ -140,24 +143,33 @@ class Provisioner:
             remove_lock_file(self.db, user)
             return Result(user, "dropped", None, ran)
 
+    @counted(TENANT_MIGRATIONS)
     def migrate_user(self, username: str, *, target: int = LATEST_TEMPLATE_VERSION) -> Result:
-        """Bring one ready user to ``target``; a user already there costs one query."""
-        user = normalize_username(username)
-        with tenant_lock(self.db, user, wait_seconds=self.wait_seconds):
-            record = self._record(user)
-            if record.state != "ready" or record.template_version is None:
-                raise ProvisioningError(user, f"cannot migrate a user in state {record.state!r}")
-            if record.template_version >= target:
-                return Result(user, "up_to_date", record.template_version, 0)
-            steps = migration_steps(
-                user, record.template_version, target, schema=self.db.tenant_schema
-            )
+        """Bring one ready user to ``target``; a user already there costs one query.
 
-            def finish(conn: Connection) -> None:
-                registry.set_state(conn, user, "ready", template_version=target)
+        Raises :class:`ProvisioningError` when the migration fails (recorded in the
+        registry) and :class:`TenantBusy` when another worker holds the user.
+        """
+        (outcome,) = self.migrator(target=target).migrate([username])
+        if outcome.busy:
+            raise TenantBusy(outcome.username)
+        if outcome.failed:
+            raise ProvisioningError(outcome.username, outcome.error or "migration failed")
+        kind: Outcome = "migrated" if outcome.outcome == "migrated" else "up_to_date"
+        return Result(outcome.username, kind, outcome.to_version, outcome.steps_run)
 
-            ran = self._run_steps(user, steps, on_error_state="ready", finish=finish)
-            return Result(user, "migrated", target, ran)
+    def migrator(
+        self, *, target: int = LATEST_TEMPLATE_VERSION, on_outcomes: OutcomeHook | None = None
+    ) -> BatchMigrator:
+        """A :class:`BatchMigrator` with this engine's settings (lock wait, step hook)."""
+        return BatchMigrator(
+            self.db,
+            target=target,
+            wait_seconds=self.wait_seconds,
+            commit_each_step=self.commit_each_step,
+            on_step=self.on_step,
+            on_outcomes=on_outcomes,
+        )
 
     def pending_migrations(
         self, *, target: int = LATEST_TEMPLATE_VERSION, batch_size: int = 500
@@ -189,7 +201,13 @@ class Provisioner:
         record = self._record(user)
         if record.template_version is None or record.template_version >= target:
             return []
-        steps = migration_steps(user, record.template_version, target, schema=self.db.tenant_schema)
+        steps = cached_migration_steps(
+            user,
+            record.template_version,
+            target,
+            schema=self.db.tenant_schema,
+            dialect=self.db.engine.dialect,
+        )
         return [step.sql(self.db.engine.dialect) for step in steps]
 
     # -- internals ---------------------------------------------------------------------
@@ -216,7 +234,7 @@ class Provisioner:
         def finish(conn: Connection) -> None:
             registry.set_state(conn, user, "ready", template_version=version)
 
-        return self._run_steps(user, steps, on_error_state="failed", start=claim, finish=finish)
+        return self._run_steps(user, steps, start=claim, finish=finish)
 
     def _provision_in_one_transaction(self, user: str, steps: list[Step], version: int) -> int:
         """PostgreSQL: lock, registry read, DDL, registry rows and ``ready`` in one transaction.
@@ -380,12 +398,12 @@ class Provisioner:
         user: str,
         steps: list[Step],
         *,
-        on_error_state: str,
         finish: Callable[[Connection], None],
         start: Callable[[Connection], None] | None = None,
     ) -> int:
         """Run ``steps`` in order, then ``finish`` (the registry's new state); on failure
-        record it in the registry and re-raise.
+        record ``failed`` in the registry and re-raise. (Migrations have their own path:
+        :mod:`.migrate`.)
 
         Where DDL is transactional (SQLite, PostgreSQL) the steps and ``finish`` share one
         transaction, so a failure leaves nothing behind and success commits once; on Oracle
@@ -413,10 +431,7 @@ class Provisioner:
             raise
         except Exception as exc:
             self._record_failure(
-                user,
-                exc,
-                on_error_state,
-                count_attempt=start is not None and not self.commit_each_step,
+                user, exc, "failed", count_attempt=start is not None and not self.commit_each_step
             )
             raise ProvisioningError(user, _describe(exc)) from exc
 

@@ -18,7 +18,7 @@ import errno
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -68,6 +68,39 @@ def lock_in_transaction(conn: sa.Connection, username: str, *, wait_seconds: flo
     except sa.exc.OperationalError as exc:
         if "lock timeout" in str(exc).lower():
             raise TenantBusy(username) from exc
+        raise
+
+
+def lock_many_in_transaction(
+    conn: sa.Connection, usernames: Sequence[str], *, wait_seconds: float
+) -> None:
+    """PostgreSQL: hold several users' lock rows until ``conn``'s transaction ends.
+
+    One statement for the whole batch, taking the rows in username order: every batch
+    takes its locks in that same order, so two batches that share users (two ``migrate``
+    runs at once) queue behind each other instead of deadlocking. Each row is the one
+    :func:`lock_in_transaction` and :func:`tenant_lock` take, so a batch also excludes
+    provisioning and deprovisioning of its users. A holder elsewhere makes it wait at most
+    ``wait_seconds``, then raise :class:`TenantBusy` (naming the first user of the batch:
+    the statement does not say which row it waited for).
+    """
+    if conn.dialect.name != "postgresql":
+        raise ValueError(f"no in-transaction lock on {conn.dialect.name!r}")
+    names = sorted(set(usernames))
+    if not names:
+        return
+    conn.execute(sa.select(sa.func.set_config("lock_timeout", f"{int(wait_seconds * 1000)}", True)))
+    insert = postgresql.insert(tenant_locks).values([{"username": name} for name in names])
+    try:
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=[tenant_locks.c.username],
+                set_={"username": insert.excluded.username},
+            )
+        )
+    except sa.exc.OperationalError as exc:
+        if "lock timeout" in str(exc).lower():
+            raise TenantBusy(names[0]) from exc
         raise
 
 

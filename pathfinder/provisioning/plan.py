@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import CreateIndex, CreateTable, DropIndex, DropTable, ExecutableDDLElement
 
-from pathfinder.provisioning.catalog import existing_objects
+from pathfinder.provisioning.catalog import existing_columns, existing_objects
 from pathfinder.schema.ddl import AddColumn, CreateView, DropView
 from pathfinder.schema.naming import TEMPLATE_USERNAME, TENANT_PREFIX
 from pathfinder.schema.tenant import TenantTables, TenantView, tenant_tables
@@ -41,6 +41,8 @@ class Step:
     schema: str | None = None
     # The statement already compiled for the database (cached plans); else ``ddl`` is.
     compiled: str | None = None
+    # Physical name of the table a column step adds to (cached plans carry no Table).
+    owner_name: str | None = None
 
     @property
     def registers_object(self) -> bool:
@@ -51,8 +53,15 @@ class Step:
         """Whether the object is already in the database catalog."""
         if self.registers_object:
             return bool(existing_objects(conn, [self.object_name], schema=self.schema))
-        columns = sa.inspect(conn).get_columns(self.owner.name, schema=self.schema)
-        return any(c["name"] == self.column for c in columns)
+        return bool(existing_columns(conn, [self.column_key], schema=self.schema))
+
+    @property
+    def column_key(self) -> tuple[str, str]:
+        """(physical table, column) of a column step, as the catalog query takes it."""
+        table = self.owner_name or (self.table.name if self.table is not None else None)
+        if self.kind != "column" or table is None or self.column is None:
+            raise ValueError(f"{self.kind} step {self.object_name!r} adds no column")
+        return table, self.column
 
     @property
     def owner(self) -> sa.Table:
@@ -131,6 +140,7 @@ def column_step(tables: TenantTables, table: sa.Table, column: sa.Column[Any]) -
         table=table,
         column=column.name,
         schema=tables.schema,
+        owner_name=table.name,
     )
 
 
@@ -145,7 +155,36 @@ def provision_steps(tables: TenantTables) -> list[Step]:
 # A reserved username that appears in no template text: compiled statements are made for it
 # once and the user's own name is put in its place.
 PLAN_SENTINEL = TEMPLATE_USERNAME
-_PLAN_CACHE: dict[tuple[Any, ...], tuple[tuple[StepKind, str, str, int, str], ...]] = {}
+# (kind, object name, template part, version, SQL, owner table, column) of a compiled step.
+_CompiledStep = tuple[StepKind, str, str, int, str, str | None, str | None]
+_PLAN_CACHE: dict[tuple[Any, ...], tuple[_CompiledStep, ...]] = {}
+
+
+def _compile(steps: list[Step], dialect: sa.Dialect) -> tuple[_CompiledStep, ...]:
+    return tuple(
+        (s.kind, s.object_name, s.template_part, s.version, s.sql(dialect), s.owner_name, s.column)
+        for s in steps
+    )
+
+
+def _for_user(plan: tuple[_CompiledStep, ...], username: str, schema: str | None) -> list[Step]:
+    """The sentinel's compiled plan with ``username``'s prefix in every name and statement."""
+    old = f"{TENANT_PREFIX}{PLAN_SENTINEL}_"
+    new = f"{TENANT_PREFIX}{username}_"
+    return [
+        Step(
+            kind,
+            name.replace(old, new),
+            part,
+            ver,
+            None,
+            column=column,
+            schema=schema,
+            compiled=sql.replace(old, new),
+            owner_name=owner.replace(old, new) if owner is not None else None,
+        )
+        for kind, name, part, ver, sql, owner, column in plan
+    ]
 
 
 def cached_provision_steps(
@@ -159,29 +198,31 @@ def cached_provision_steps(
     comes from the validator (``pf_user_<username>_...``), unquoted, so the replacement
     cannot touch anything else.
     """
-    key = (dialect.name, dialect.server_version_info, schema, version)
+    key = ("provision", dialect.name, dialect.server_version_info, schema, version)
     plan = _PLAN_CACHE.get(key)
     if plan is None:
         sentinel_tables = tenant_tables(PLAN_SENTINEL, version, schema=schema)
-        plan = tuple(
-            (s.kind, s.object_name, s.template_part, s.version, s.sql(dialect))
-            for s in provision_steps(sentinel_tables)
-        )
-        _PLAN_CACHE[key] = plan
-    old = f"{TENANT_PREFIX}{PLAN_SENTINEL}_"
-    new = f"{TENANT_PREFIX}{username}_"
-    return [
-        Step(
-            kind,
-            name.replace(old, new),
-            part,
-            ver,
-            None,
-            schema=schema,
-            compiled=sql.replace(old, new),
-        )
-        for kind, name, part, ver, sql in plan
-    ]
+        plan = _PLAN_CACHE[key] = _compile(provision_steps(sentinel_tables), dialect)
+    return _for_user(plan, username, schema)
+
+
+def cached_migration_steps(
+    username: str, from_version: int, to_version: int, *, schema: str | None, dialect: sa.Dialect
+) -> list[Step]:
+    """:func:`migration_steps` for ``username``, compiled once per (dialect, from, to).
+
+    ``migration_steps`` builds the whole template twice per version step (two
+    ``tenant_tables`` calls, ~6 ms each) and SQLAlchemy compiles each statement again: for
+    a one-column change that was 70-80% of ``tenants migrate``'s time over 1,000 users.
+    The statements differ between users only in the name prefix, as in
+    :func:`cached_provision_steps`.
+    """
+    key = ("migrate", dialect.name, dialect.server_version_info, schema, from_version, to_version)
+    plan = _PLAN_CACHE.get(key)
+    if plan is None:
+        steps = migration_steps(PLAN_SENTINEL, from_version, to_version, schema=schema)
+        plan = _PLAN_CACHE[key] = _compile(steps, dialect)
+    return _for_user(plan, username, schema)
 
 
 def migration_steps(

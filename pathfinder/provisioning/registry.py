@@ -58,6 +58,62 @@ def get_tenant(conn: Connection, username: str) -> TenantRecord | None:
     return TenantRecord(**row._mapping) if row else None
 
 
+def get_tenants(conn: Connection, usernames: Sequence[str]) -> dict[str, TenantRecord]:
+    """The registry rows of ``usernames`` (those that have one), in one query per 1,000."""
+    found: dict[str, TenantRecord] = {}
+    names = list(usernames)
+    for start in range(0, len(names), 1000):  # Oracle's IN-list limit
+        query = sa.select(tenant_provisioning).where(
+            tenant_provisioning.c.username.in_(names[start : start + 1000])
+        )
+        for row in conn.execute(query):
+            found[row.username] = TenantRecord(**row._mapping)
+    return found
+
+
+def record_migrated(conn: Connection, usernames: Sequence[str], version: int) -> None:
+    """Mark ready users as migrated to ``version``, clearing their last error, in one go.
+
+    Only rows still ``ready`` change: the caller holds the users' locks, so this is a guard
+    against a registry changed behind the engine's back, not a race.
+    """
+    names = list(usernames)
+    now = utcnow()
+    for start in range(0, len(names), 1000):
+        conn.execute(
+            tenant_provisioning.update()
+            .where(
+                tenant_provisioning.c.username.in_(names[start : start + 1000]),
+                tenant_provisioning.c.state == "ready",
+            )
+            .values(template_version=version, last_error=None, updated_at=now)
+        )
+
+
+def record_error(conn: Connection, username: str, error: str) -> None:
+    """Note why a user's last operation failed, leaving its state and version as they are."""
+    conn.execute(
+        tenant_provisioning.update()
+        .where(tenant_provisioning.c.username == username)
+        .values(last_error=error[:LAST_ERROR_MAX], updated_at=utcnow())
+    )
+
+
+def registered_names(conn: Connection, names: Sequence[str]) -> set[str]:
+    """Which of the object ``names`` are registered (a name holds its user's, so it is one
+    user's at most)."""
+    if not names:
+        return set()
+    found: set[str] = set()
+    wanted = list(names)
+    for start in range(0, len(wanted), 1000):
+        query = sa.select(tenant_objects.c.object_name).where(
+            tenant_objects.c.object_name.in_(wanted[start : start + 1000])
+        )
+        found.update(conn.execute(query).scalars())
+    return found
+
+
 def ensure_tenant_row(conn: Connection, username: str) -> None:
     """Insert the ``requested`` row unless one exists (caller handles a racing insert)."""
     if get_tenant(conn, username) is None:
@@ -130,9 +186,13 @@ def list_tenants(
     below_version: int | None = None,
     after: str | None = None,
     limit: int | None = None,
+    starting_with: str | None = None,
 ) -> list[TenantRecord]:
     """Registry rows in username order, keyset-paged by ``after``."""
     query = sa.select(tenant_provisioning).order_by(tenant_provisioning.c.username)
+    if starting_with:
+        name = tenant_provisioning.c.username
+        query = query.where(name.startswith(starting_with, autoescape=True))
     if states:
         query = query.where(tenant_provisioning.c.state.in_(states))
     if below_version is not None:
@@ -149,6 +209,16 @@ def count_by_state(conn: Connection) -> dict[str, int]:
         tenant_provisioning.c.state
     )
     return {state: count for state, count in conn.execute(query)}
+
+
+def count_by_version(conn: Connection) -> dict[int | None, int]:
+    """Ready users per template version (the migration's progress)."""
+    query = (
+        sa.select(tenant_provisioning.c.template_version, sa.func.count())
+        .where(tenant_provisioning.c.state == "ready")
+        .group_by(tenant_provisioning.c.template_version)
+    )
+    return {version: count for version, count in conn.execute(query)}
 
 
 def registered_objects(conn: Connection, username: str) -> list[RegisteredObject]:
@@ -172,6 +242,27 @@ def is_registered(conn: Connection, username: str, object_name: str) -> bool:
         tenant_objects.c.username == username, tenant_objects.c.object_name == object_name
     )
     return conn.execute(query).first() is not None
+
+
+def register_many(conn: Connection, rows: Sequence[tuple[str, ObjectRow]]) -> None:
+    """Record (username, object row) pairs of several users in one statement."""
+    if not rows:
+        return
+    now = utcnow()
+    conn.execute(
+        _INSERT_OBJECTS,
+        [
+            {
+                "username": username,
+                "object_name": name,
+                "object_type": kind,
+                "template_part": part,
+                "template_version": version,
+                "created_at": now,
+            }
+            for username, (name, kind, part, version) in rows
+        ],
+    )
 
 
 def register_objects(conn: Connection, username: str, objects: Sequence[ObjectRow]) -> None:

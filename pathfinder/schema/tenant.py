@@ -16,6 +16,9 @@ Version history (keep in step with ``docs/schema.md``):
 3. ``row_version`` on every table with encrypted cells (experiences, experiences_archive,
    chat_conversations, chat_messages, pert_responses): part of each cell's AAD, so an older
    ciphertext restored into a newer row does not open (``docs/security.md``).
+4. The seed's columns that users missed: ``profile_summary.career_highlights`` (computed),
+   ``quick_summary.career_objective`` (written by the user, an encrypted token) with the
+   ``row_version`` its encryption needs, and the index on ``skills.category``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pathfinder.schema.types import (
     row_version_column,
 )
 
-LATEST_TEMPLATE_VERSION = 3
+LATEST_TEMPLATE_VERSION = 4
 # On SQLite each user's tables live in their own file, attached under this schema name.
 SQLITE_TENANT_SCHEMA = "tenant"
 
@@ -337,6 +340,16 @@ def _define(t: _TemplateBuilder) -> None:
             sa.CheckConstraint(sa.column("status").in_(("draft", "promoted")), name="status"),
         )
         t.index(drafts, "pert_code", "sub_competency_code")
+
+    if t.version >= 4:
+        t.index(skills, "skill_cat", "category")
+        profile = t.result.tables["profile_summary"]
+        profile.append_column(sa.Column("career_highlights", JsonDocument()))
+        for check in json_checks("career_highlights"):
+            profile.append_constraint(check)
+        quick = t.result.tables["quick_summary"]
+        quick.append_column(sa.Column("career_objective", sa.Text()))  # encrypted token
+        quick.append_column(row_version_column())
 
     if t.version >= 3:
         for logical in (

@@ -112,10 +112,12 @@ ENCRYPTED_COLUMNS: Mapping[str, EncryptedTable] = _registry(
     EncryptedTable("chat_conversations", ("context",), per_user=True),
     EncryptedTable("chat_messages", ("content",), per_user=True),
     EncryptedTable("pert_responses", _NARRATIVE, per_user=True),
+    # The user's own career objective in the tier-3 summary (template version 4).
+    EncryptedTable("quick_summary", ("career_objective",), per_user=True),
     # Shared tables, filtered by owner.
     EncryptedTable(
         "pf_users",
-        ("phone_number", "date_of_birth", "mfa_secret"),
+        ("phone_number", "date_of_birth", "mfa_secret", "avatar_url"),
         per_user=False,
         user_column="id",
     ),
@@ -123,6 +125,18 @@ ENCRYPTED_COLUMNS: Mapping[str, EncryptedTable] = _registry(
         "pf_sso_accounts", ("access_token", "refresh_token"), per_user=False, user_column="user_id"
     ),
     EncryptedTable("pf_cpa_pert_experiences", _NARRATIVE, per_user=False, user_column="user_id"),
+    # Shares and what grantees write: encrypted with the candidate's (the sharer's) key.
+    EncryptedTable("pf_cpa_shares", ("grantee_email",), per_user=False, user_column="user_id"),
+    EncryptedTable(
+        "pf_cpa_verifications", ("decision_note",), per_user=False, user_column="user_id"
+    ),
+    EncryptedTable(
+        "pf_cpa_mentor_meetings",
+        ("topics", "concerns", "next_steps"),
+        per_user=False,
+        user_column="user_id",
+    ),
+    EncryptedTable("pf_cpa_comments", ("body",), per_user=False, user_column="user_id"),
     # Answers kept for Idempotency-Key replays hold the user's data in clear JSON.
     EncryptedTable(
         "pf_idempotency_keys", ("response_body",), per_user=False, user_column="user_id"
@@ -162,6 +176,11 @@ def per_user_tables() -> list[EncryptedTable]:
 def shared_tables() -> list[EncryptedTable]:
     """Registered shared tables (rotation walks them filtered by owner)."""
     return [t for t in ENCRYPTED_COLUMNS.values() if not t.per_user]
+
+
+def _where(table: str, column: str, row_id: str) -> str:
+    """A value's place, for error messages only (built when one is raised, not per value)."""
+    return f"{table}.{column} of row {row_id}"
 
 
 def value_aad(table: str, column: str, row_id: str, user_id: str, row_version: int) -> bytes:
@@ -325,7 +344,6 @@ class FieldCipher:
         head = _AAD_HEADS.get((table, column))
         if head is None:
             raise KeyError(f"{table}.{column} is not a registered encrypted column")
-        where = f"{table}.{column} of row {row_id}"
         parts = token.split(".", 2) if isinstance(token, str) else ()
         if (
             len(parts) != 3
@@ -333,12 +351,14 @@ class FieldCipher:
             or not (parts[1].isascii() and parts[1].isdigit())
             or parts[1][0] == "0"
         ):
+            where = _where(table, column, row_id)
             raise DecryptionError(f"{where}: not a well-formed field token")
         if parts[0] == TOKEN_SCHEME:
             aad = _aad(head, table, column, row_id, user_id, row_version)
         elif row_version == LEGACY_ROW_VERSION:
             aad = legacy_value_aad(table, column, row_id, user_id)
         else:
+            where = _where(table, column, row_id)
             raise DecryptionError(
                 f"{where}: a pf1 token (sealed before row versions) in a row at version "
                 f"{row_version}: restored from an older copy of the row"
@@ -350,14 +370,17 @@ class FieldCipher:
                 strict_mode=True,
             )
         except (binascii.Error, UnicodeEncodeError):
+            where = _where(table, column, row_id)
             raise DecryptionError(f"{where}: token payload is not base64url") from None
         if len(blob) < NONCE_BYTES + TAG_BYTES:
+            where = _where(table, column, row_id)
             raise DecryptionError(f"{where}: token is too short")
         aead = self._openers.get((user_id, version)) or self._opener(user_id, version)
         view = memoryview(blob)  # slices without copying the ciphertext
         try:
             plain = aead.decrypt(view[:NONCE_BYTES], view[NONCE_BYTES:], aad)
         except InvalidTag:
+            where = _where(table, column, row_id)
             raise DecryptionError(
                 f"{where} (user {user_id}, row version {row_version}) failed to decrypt: "
                 "tampered with, restored from an older version of the row, or moved from "

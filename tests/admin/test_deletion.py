@@ -14,7 +14,7 @@ from pathfinder import audit
 from pathfinder.admin.deletion import process_due_deletions
 from pathfinder.db import Database
 from pathfinder.provisioning import registry
-from pathfinder.schema.shared import cpa
+from pathfinder.schema.shared import cpa, cpa_sharing
 from pathfinder.schema.shared.identity import sso_accounts, user_sessions, users
 from pathfinder.schema.shared.messaging import outbox
 from pathfinder.schema.shared.security import audit_log, encryption_keys
@@ -179,7 +179,16 @@ def test_deleting_john_leaves_john_doe_untouched(
         assert registry.get_tenant(conn, "john") is None
         assert user_keys_destroyed(conn, john.id)
         tomb = conn.execute(sa.select(users).where(users.c.id == john.id)).mappings().one()
-        for table in (user_sessions, sso_accounts, cpa.reports, cpa.experiences):
+        for table in (
+            user_sessions,
+            sso_accounts,
+            cpa.reports,
+            cpa.experiences,
+            cpa_sharing.shares,
+            cpa_sharing.comments,
+            cpa_sharing.mentor_meetings,
+            cpa_sharing.verifications,
+        ):
             assert (
                 conn.execute(
                     sa.select(sa.func.count()).where(table.c.user_id == john.id)

@@ -342,3 +342,40 @@ def test_reminder_and_expiry_jobs(
     assert invitation_row(db, later.get_json()["created"][0]["id"])["status"] == "pending"
     assert client.get(f"/api/v1/invitations/{token_for(db, 'soon@example.com')}").status_code == 404
     assert client.get("/api/v1/invitations/not-a-real-token").status_code == 404
+
+
+def test_the_invitee_can_decline_and_the_inviter_sees_it(
+    client: FlaskClient, auth: AuthActions, db: Database
+) -> None:
+    boss = admin(auth, "decline_boss")
+    created = invite(client, boss, {"email": "no.thanks@example.com"}).get_json()["created"][0]
+    token = token_for(db, "no.thanks@example.com")
+    declined = client.post(f"/api/v1/invitations/{token}/decline")
+    assert declined.status_code == 200, declined.get_json()
+    assert declined.get_json()["status"] == "declined"
+    assert client.get(f"/api/v1/invitations/{token}").status_code == 404
+    assert accept(client, token, "nothanks").status_code == 404
+    again = client.post(f"/api/v1/invitations/{token}/decline")
+    assert again.status_code == 404 and problem(again)["type"].endswith("invalid-invitation")
+    listed = client.get(INVITES, headers=boss).get_json()["items"]
+    shown = next(i for i in listed if i["id"] == created["id"])
+    assert shown["status"] == "declined" and shown["declined_at"]
+    stored = invitation_row(db, created["id"])
+    assert stored["status"] == "revoked" and stored["declined_at"] is not None
+    (row,) = [r for r in audit_events(db, "authn_token_revoked") if r["target_id"] == created["id"]]
+    assert row["details"]["declined"] is True
+    assert client.post("/api/v1/invitations/not-a-token/decline").status_code == 404
+
+
+def test_an_accepted_invitation_records_who_invited(
+    client: FlaskClient, auth: AuthActions, db: Database
+) -> None:
+    boss = admin(auth, "inviter_boss")
+    invite(client, boss, {"email": "welcome@example.com"})
+    accepted = accept(client, token_for(db, "welcome@example.com"), "welcomed")
+    assert accepted.status_code == 201, accepted.get_json()
+    row = user_row(db, "welcomed")
+    assert row["invited_by"] == auth.user_id("inviter_boss")
+    assert row["invitation_accepted_at"] is not None
+    shown = client.get(f"/api/v1/admin/users/{row['id']}", headers=boss).get_json()
+    assert shown["invited_by"] == row["invited_by"] and shown["invitation_accepted_at"]

@@ -22,7 +22,11 @@ ResourceFactory = Callable[[FlaskClient, dict[str, str], dict[str, Any]], str]
 
 UNKNOWN_ID = "01J00000000000000000000000"
 # A value of each route converter's form that names nothing (the default: an id).
-UNKNOWN_VALUES = {"sso_provider": "no-such-provider", "flag_key": "no_such_flag"}
+UNKNOWN_VALUES = {
+    "sso_provider": "no-such-provider",
+    "flag_key": "no_such_flag",
+    "username": "no_such_user",
+}
 
 
 def unknown_path(rule: str) -> str:
@@ -95,6 +99,9 @@ FOREIGN_RESOURCES: dict[str, ResourceFactory] = {
     "entry_id": cpa.foreign_time_entry,
     "submission_id": cpa.foreign_submission,
     "draft_id": cpa.foreign_draft,
+    "share_id": cpa.foreign_share,
+    "comment_id": cpa.foreign_comment,
+    "meeting_id": cpa.foreign_meeting,
     "career_experience_id": career.foreign_experience,
     "skill_id": career.foreign_skill,
     "archive_id": career.foreign_archived,

@@ -22,6 +22,11 @@ from tests.live import live_server, prepare_database
             "POST /api/v1/invitations/[redacted]/accept HTTP/1.1",
         ),
         ("/api/v1/exports/xyz", "/api/v1/exports/[redacted]"),
+        ("POST /console/join/s3cr3t HTTP/1.1", "POST /console/join/[redacted] HTTP/1.1"),
+        (
+            "POST /api/v1/cpa/links/L1nkT0ken/experiences/01J0/decision HTTP/1.1",
+            "POST /api/v1/cpa/links/[redacted]/experiences/01J0/decision HTTP/1.1",
+        ),
         ("/verify-email?token=abc&x=1", "/verify-email?token=[redacted]&x=1"),
         ("/api/v1/me/experiences?limit=5", "/api/v1/me/experiences?limit=5"),
     ],
@@ -39,6 +44,8 @@ def test_the_live_access_log_holds_no_token(database_url: str, tmp_path: Path) -
         status, _ = server.call("GET", f"/invitations/{secret}")
         assert status == 404
         server.call("GET", f"/exports/{secret}")
+        assert server.call("GET", f"/cpa/links/{secret}")[0] == 404
     log = server.log()
     assert "/api/v1/invitations/[redacted]" in log
+    assert "/api/v1/cpa/links/[redacted]" in log
     assert secret not in log

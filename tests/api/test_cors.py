@@ -43,9 +43,15 @@ def cors_app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 
 
 def every_route(app: Flask) -> list[tuple[str, list[str]]]:
-    """(a concrete path, its methods other than OPTIONS/HEAD) for every rule of the app."""
+    """(a concrete path, its methods other than OPTIONS/HEAD) for every API rule of the app.
+
+    The CORS policy covers the API only: ``/metrics`` is for a scraper, and the console's
+    pages under /console are same-origin HTML.
+    """
     found = []
     for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/"):
+            continue
         path = unknown_path(rule.rule)
         methods = sorted(set(rule.methods or ()) - {"OPTIONS", "HEAD"})
         found.append((path, methods))
@@ -90,6 +96,14 @@ def test_options_answers_every_route_with_or_without_a_token(cors_app: Flask) ->
                 if any(h.startswith("Access-Control-") for h in other.headers.keys()):
                     failures.append(f"OPTIONS {path} from {OTHER}: CORS headers sent")
     assert failures == []
+
+
+def test_the_console_answers_no_cross_origin_request(cors_app: Flask) -> None:
+    client = cors_app.test_client()
+    for path in ("/console/", "/console/sign-in"):
+        answer = client.options(path, headers=preflight("GET", ALLOWED))
+        assert answer.status_code == 200 and "GET" in answer.headers["Allow"]
+        assert not any(h.startswith("Access-Control-") for h in answer.headers.keys())
 
 
 def test_answers_expose_the_headers_a_browser_client_reads(cors_app: Flask) -> None:

@@ -71,6 +71,7 @@ def test_the_exit_flush_waits_for_a_batch_being_written(app: Flask, db: Database
     # Another transaction holds the log's write lock, so the background insert waits on it.
     blocker.begin()
     blocker.exec_driver_sql("LOCK TABLE pf_audit_log IN EXCLUSIVE MODE")
+    release = threading.Timer(0.5, blocker.rollback)
     try:
         client = app.test_client()
         client.get("/api/v1/openapi.json")
@@ -79,11 +80,16 @@ def test_the_exit_flush_waits_for_a_batch_being_written(app: Flask, db: Database
         while writer.queued and time.monotonic() < deadline:
             time.sleep(0.01)
         assert writer.queued == 0
-        threading.Timer(0.5, blocker.rollback).start()
+        release.start()
         writer.flush()  # what atexit runs at a clean stop
         assert len(_request_rows(db)) == 2
     finally:
-        blocker.rollback()
+        # The insert can finish while the timer's rollback is still returning: wait for it
+        # rather than roll back the same connection from two threads at once.
+        if release.is_alive():
+            release.join()
+        if blocker.in_transaction():
+            blocker.rollback()
         blocker.close()
 
 

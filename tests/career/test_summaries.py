@@ -30,6 +30,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -113,6 +114,11 @@ EXPECTED_PROFILE: dict[str, Any] = {
         "Finance Manager at Globex (2017–2019): SQL, Power BI",
         "Senior Accountant at Northwind Ltd (2012–2015): Microsoft Excel, SQL",
         "Staff Accountant at Maple Audit LLP (2010–2012): Excel, CaseWare",
+    ],
+    "career_highlights": [
+        "Longest role: Staff Accountant at Maple Audit LLP, 3.0 years",
+        "Led a team of 8 as Finance Manager at Globex",
+        "Rose from entry to manager level",
     ],
 }
 
@@ -294,6 +300,8 @@ def test_summaries_over_http_match_the_fixture(client: FlaskClient, auth: AuthAc
         "current_roles": 0,
         "first_start_date": "2010-01-01",
         "last_end_date": "2019-12-31",
+        # The same rule as the tier-2 total: overlapping roles count once.
+        "total_years_experience": profile["total_years"],
     }
 
 
@@ -402,3 +410,25 @@ def test_concurrent_writers_never_lose_a_change_in_the_summaries(
     # Twelve disjoint calendar years, each written by one of three concurrent writers.
     assert quick["total_roles"] == 12
     assert quick["total_years"] == 12.0
+
+
+def test_my_career_objective_is_encrypted_and_survives_recomputes(
+    client: FlaskClient, auth: AuthActions, db: Database
+) -> None:
+    headers = auth.headers(auth.register("aiming"))
+    url = "/api/v1/me/profile/quick"
+    assert client.get(url, headers=headers).get_json()["career_objective"] is None
+    goal = "Lead a finance team at a climate-tech company"
+    set_ = client.patch(url, headers=headers, json={"career_objective": goal})
+    assert set_.status_code == 200, set_.get_json()
+    assert set_.get_json()["career_objective"] == goal
+    with db.tenant_transaction("aiming") as (conn, tables):
+        raw = conn.execute(sa.select(tables.quick_summary.c.career_objective)).scalar_one()
+    assert raw.startswith("pf2.") and "climate" not in raw
+    build_fixture_career(client, headers)  # every write recomputes tier 3
+    quick = client.get(url, headers=headers).get_json()
+    assert quick["career_objective"] == goal and quick["total_roles"] == 4
+    too_long = client.patch(url, headers=headers, json={"career_objective": "x" * 501})
+    assert too_long.status_code == 422
+    cleared = client.patch(url, headers=headers, json={"career_objective": None})
+    assert cleared.get_json()["career_objective"] is None

@@ -161,7 +161,7 @@ def test_migrate_dry_run_then_migrate(runner: FlaskCliRunner, db: Database) -> N
 
     migrate = runner.invoke(args=["tenants", "migrate"])
     assert migrate.exit_code == 0, migrate.output
-    assert "oldie: migrated" in migrate.output
+    assert "migrated 1 user(s)" in migrate.output
     assert catalog_objects(db, "oldie") == expected_objects(db, "oldie")
 
     noop = runner.invoke(args=["tenants", "migrate"])

@@ -140,3 +140,46 @@ def foreign_draft(client: FlaskClient, headers: dict[str, str], tokens: dict[str
     )
     assert response.status_code == 201, response.get_json()
     return str(response.get_json()["id"])
+
+
+def _share(client: FlaskClient, headers: dict[str, str], report_id: str | None, **kw: Any) -> dict:  # type: ignore[type-arg]
+    from datetime import UTC, datetime, timedelta
+
+    body = {
+        "report_id": report_id,
+        "role": "mentor",
+        "scope": "comment",
+        "grantee_kind": "link",
+        "email": "mentor@example.com",
+        "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+        **kw,
+    }
+    response = client.post(f"{API}/shares", headers=headers, json=body)
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+def foreign_share(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
+    report = create_report(client, headers, "2011-01-01", "2011-06-30")
+    return str(_share(client, headers, report["id"])["id"])
+
+
+def foreign_comment(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
+    report = create_report(client, headers, "2013-01-01", "2013-06-30")
+    experience = create_experience(client, headers, report["id"], "FR3", "2013-02-01")
+    response = client.post(
+        f"{API}/experiences/{experience['id']}/comments", headers=headers, json={"body": "x"}
+    )
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])
+
+
+def foreign_meeting(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
+    """A meeting on the other user's record, written through a mentor link share."""
+    token = _share(client, headers, None)["link_token"]
+    response = client.post(
+        f"{API}/links/{token}/meetings",
+        json={"meeting_date": "2015-01-01", "topics": "Plan"},
+    )
+    assert response.status_code == 201, response.get_json()
+    return str(response.get_json()["id"])

@@ -264,6 +264,12 @@ def test_review_levels_stay_apart_and_milestones_record_firsts(
         [("self", None, 1), ("self", 1, 2), ("reviewer", None, 1)], key=str
     )
     assert all(m["achieved_on"] == "2024-02-01" for m in milestones)
+    # Each milestone names the experience version that showed the level.
+    by_key = {(m["source"], m["achieved_level"]): m for m in milestones}
+    assert by_key[("self", 1)]["key_experiences"] == [exp["id"]]
+    assert by_key[("self", 2)]["key_experiences"] == [raised["id"]]
+    assert by_key[("reviewer", 1)]["key_experiences"] == [raised["id"]]
+    assert all(m["hours_accumulated"] == 0 for m in milestones)
     reviewer_only = client.get(f"{API}/milestones?source=reviewer", headers=headers).get_json()
     assert [m["source"] for m in reviewer_only["items"]] == ["reviewer"]
 

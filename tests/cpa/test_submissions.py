@@ -142,3 +142,53 @@ def test_a_tampered_payload_is_not_exported(
     response = client.get(f"{API}/submissions/{final['id']}/export", headers=headers)
     assert response.status_code == 500
     assert problem(response)["type"].endswith("cpa-submission-integrity")
+
+
+def test_the_bodys_reference_and_confirmation_are_recorded(
+    client: FlaskClient, auth: AuthActions
+) -> None:
+    headers = auth.headers(auth.register("refs"))
+    report = create_report(
+        client, headers, "2024-01-01", "2024-06-30", submission_deadline="2024-07-31"
+    )
+    assert report["submission_deadline"] == "2024-07-31"
+    create_experience(client, headers, report["id"], "FR1", "2024-02-01")
+    made = client.post(
+        f"{API}/reports/{report['id']}/submissions",
+        headers=headers,
+        json={
+            "submission_type": "final",
+            "version": version_of(client, headers, report["id"]),
+            "cpa_reference_number": "PERT-2024-00017",
+        },
+    )
+    assert made.status_code == 201, made.get_json()
+    final = made.get_json()
+    assert final["cpa_reference_number"] == "PERT-2024-00017"
+    assert final["cpa_confirmation_code"] is None
+    assert final["experience_count"] == 1 and final["total_word_count"] > 0
+    bad = client.post(
+        f"{API}/submissions/{final['id']}/status",
+        headers=headers,
+        json={"status": "accepted", "cpa_confirmation_code": "<script>"},
+    )
+    assert bad.status_code == 422
+    accepted = client.post(
+        f"{API}/submissions/{final['id']}/status",
+        headers=headers,
+        json={"status": "accepted", "cpa_confirmation_code": "C7X-119"},
+    )
+    assert accepted.status_code == 200, accepted.get_json()
+    stored = client.get(f"{API}/submissions/{final['id']}", headers=headers).get_json()
+    assert (stored["cpa_reference_number"], stored["cpa_confirmation_code"]) == (
+        "PERT-2024-00017",
+        "C7X-119",
+    )
+    listed = client.get(f"{API}/reports/{report['id']}/submissions", headers=headers).get_json()
+    assert listed["items"][0]["experience_count"] == 1
+    moved = client.patch(
+        f"{API}/reports/{report['id']}",
+        headers=headers,
+        json={"version": version_of(client, headers, report["id"]), "submission_deadline": None},
+    )
+    assert moved.status_code in (200, 409), moved.get_json()  # accepted reports are locked

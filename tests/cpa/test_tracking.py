@@ -29,10 +29,12 @@ def test_activities(client: FlaskClient, auth: AuthActions) -> None:
             "hours_spent": 18.5,
             "competencies_demonstrated": ["aa1", "EN2"],
             "deliverables": ["Test workpaper", "Deficiency memo"],
+            "business_impact": "Two approval gaps closed before year end.",
         },
     )
     assert first.status_code == 201, first.get_json()
     activity = first.get_json()
+    assert activity["business_impact"] == "Two approval gaps closed before year end."
     assert activity["competencies_demonstrated"] == ["AA1", "EN2"]
     assert activity["hours_spent"] == 18.5 and activity["sort_order"] == 0
     second = client.post(url, headers=headers, json={"activity_type": "walkthrough"})
@@ -55,6 +57,11 @@ def test_activities(client: FlaskClient, auth: AuthActions) -> None:
         f"{API}/activities/{activity['id']}", headers=headers, json={"hours_spent": 20}
     )
     assert changed.status_code == 200 and changed.get_json()["hours_spent"] == 20.0
+    assert changed.get_json()["business_impact"] == "Two approval gaps closed before year end."
+    impact = client.patch(
+        f"{API}/activities/{activity['id']}", headers=headers, json={"business_impact": None}
+    )
+    assert impact.status_code == 200 and impact.get_json()["business_impact"] is None
     backwards = client.patch(
         f"{API}/activities/{activity['id']}", headers=headers, json={"end_date": "2024-01-15"}
     )
@@ -91,7 +98,14 @@ def test_time_entries(client: FlaskClient, auth: AuthActions) -> None:
     assert made.status_code == 201, made.get_json()
     entry = made.get_json()
     assert entry["hours"] == 7.5 and entry["activity_category"] == "direct_work"
-    assert entry["totals"] == {"hours": 7.5, "entries": 1, "by_category": {"direct_work": 7.5}}
+    assert entry["is_billable"] is True and entry["is_cpa_eligible"] is True
+    assert entry["totals"] == {
+        "hours": 7.5,
+        "entries": 1,
+        "by_category": {"direct_work": 7.5},
+        "billable_hours": 7.5,
+        "cpa_eligible_hours": 7.5,
+    }
 
     duplicate = client.post(url, headers=headers, json={"entry_date": "2024-02-05", "hours": 1})
     assert duplicate.status_code == 409
@@ -140,7 +154,46 @@ def test_time_entries(client: FlaskClient, auth: AuthActions) -> None:
     assert less.status_code == 200 and less.get_json()["totals"]["hours"] == 8.0
     assert client.delete(f"{API}/time-entries/{entry['id']}", headers=headers).status_code == 204
     remaining = client.get(url, headers=headers).get_json()
-    assert remaining["totals"] == {"hours": 2.0, "entries": 1, "by_category": {"training": 2.0}}
+    assert remaining["totals"] == {
+        "hours": 2.0,
+        "entries": 1,
+        "by_category": {"training": 2.0},
+        "billable_hours": 2.0,
+        "cpa_eligible_hours": 2.0,
+    }
+
+
+def test_billable_and_cpa_eligible_hours_are_totalled_apart(
+    client: FlaskClient, auth: AuthActions
+) -> None:
+    headers = auth.headers(auth.register("billie"))
+    report = create_report(client, headers, "2024-01-01", "2024-06-30")
+    experience = create_experience(client, headers, report["id"], "FR1", "2024-02-01")
+    url = f"{API}/experiences/{experience['id']}/time-entries"
+    internal = client.post(
+        url,
+        headers=headers,
+        json={"entry_date": "2024-02-05", "hours": 3, "is_billable": False},
+    )
+    assert internal.status_code == 201, internal.get_json()
+    assert internal.get_json()["is_billable"] is False
+    admin_work = client.post(
+        url,
+        headers=headers,
+        json={"entry_date": "2024-02-06", "hours": 2, "is_cpa_eligible": False},
+    )
+    totals = admin_work.get_json()["totals"]
+    assert (totals["hours"], totals["billable_hours"], totals["cpa_eligible_hours"]) == (5, 2, 3)
+    entry_id = admin_work.get_json()["id"]
+    changed = client.patch(
+        f"{API}/time-entries/{entry_id}", headers=headers, json={"is_cpa_eligible": True}
+    )
+    assert changed.status_code == 200
+    assert changed.get_json()["totals"]["cpa_eligible_hours"] == 5
+    cleared = client.patch(
+        f"{API}/time-entries/{entry_id}", headers=headers, json={"is_billable": None}
+    )
+    assert cleared.status_code == 422
 
 
 def test_someone_elses_activity_and_time_are_not_found(

@@ -115,6 +115,36 @@ class Mailbox:
         assert sent.status_code == 202, sent.get_json()
         return last_mail(self.app, "leaver@example.com", "account_deletion_scheduled"), headers
 
+    def email_change(self) -> str:
+        headers = self.auth.headers(self.auth.register("mover"))
+        body = {"new_email": "moved@example.com", "password": DEFAULT_PASSWORD}
+        assert self.post("/api/v1/me/email", headers, body).status_code == 202
+        return last_mail(self.app, "moved@example.com", "email_change_confirm")
+
+    def cpa_shares(self) -> tuple[str, str, dict[str, str]]:
+        """A CPA candidate shares a report with an account (invitation) and by link."""
+        from tests.cpa.factories import create_report
+        from tests.cpa.sharing_helpers import share
+
+        sharer = self.auth.headers(self.auth.register("sharer"))
+        sharee = self.auth.headers(self.auth.register("sharee"))
+        report = create_report(self.client, sharer, "2024-01-01", "2024-06-30")
+        for kind, email in (("account", "sharee@example.com"), ("link", "holder@example.com")):
+            share(
+                self.client,
+                sharer,
+                report_id=report["id"],
+                role="mentor",
+                scope="read",
+                grantee_kind=kind,
+                email=email,
+            )
+        return (
+            last_mail(self.app, "sharee@example.com", "cpa_share_granted"),
+            last_mail(self.app, "holder@example.com", "cpa_share_granted"),
+            sharee,
+        )
+
     def post(self, path: str, headers: dict[str, str], body: Any = None) -> Any:
         return self.client.post(path, headers=headers, json=body)
 
@@ -169,11 +199,19 @@ def test_without_a_front_end_each_mail_gives_api_requests_that_work(api_only: Fl
     assert follow_api_mail(api_only, box.forced_reset(), new_password=NEW_PASSWORD) == [204]
     box.auth.login("forced", NEW_PASSWORD)
 
+    assert follow_api_mail(api_only, box.email_change()) == [200]
+    box.auth.login("moved@example.com")
+
     deletion, leaver = box.deletion()
     assert "Authorization: Bearer" in deletion
     assert follow_api_mail(api_only, deletion, headers=leaver) == [200, 200]
     status = box.client.get("/api/v1/me/deletion", headers=leaver).get_json()
     assert status["scheduled"] is False
+
+    invited, linked, sharee = box.cpa_shares()
+    assert "Authorization: Bearer" in invited
+    assert follow_api_mail(api_only, invited, headers=sharee) == [200]
+    assert follow_api_mail(api_only, linked) == [200]
 
     # Every link in every mail sent is to an API route of this server.
     for mail in all_mails(api_only):
@@ -230,10 +268,20 @@ def test_with_a_front_end_each_mail_links_a_documented_page(with_frontend: Flask
         assert name == "reset_password"
         assert call_as_page(with_frontend, name, token, new_password=NEW_PASSWORD) == 204
 
+    name, token = _page_of(single_link(box.email_change()))
+    assert (name, call_as_page(with_frontend, name, token)) == ("confirm_email_change", 200)
+
     deletion, leaver = box.deletion()
     name, token = _page_of(single_link(deletion))
     assert (name, token) == ("cancel_deletion", None)
     assert call_as_page(with_frontend, name, None, headers=leaver) == 200
+
+    invited, linked, sharee = box.cpa_shares()
+    name, token = _page_of(single_link(invited))
+    assert name == "accept_cpa_share"
+    assert call_as_page(with_frontend, name, token, headers=sharee) == 200
+    name, token = _page_of(single_link(linked))
+    assert (name, call_as_page(with_frontend, name, token)) == ("open_cpa_link", 200)
 
     for mail in all_mails(with_frontend):
         for url in re.findall(r"https?://\S+", mail["body"]):

@@ -23,6 +23,7 @@ from pathfinder.db import Database
 from pathfinder.ids import new_id
 from pathfinder.provisioning import Provisioner, registry
 from pathfinder.schema.shared.cpa import competencies, experiences, frameworks, reports
+from pathfinder.schema.shared.cpa_sharing import comments, mentor_meetings, shares, verifications
 from pathfinder.schema.shared.identity import idempotency_keys, sso_accounts, users
 from pathfinder.security.fields import ENCRYPTED_COLUMNS, FieldCipher
 from pathfinder.security.keys import DataKeyStore, LocalKeyProvider
@@ -246,6 +247,27 @@ def seed_user_data(
                             cipher.seal_row("pert_responses", draft, user_id=user.id)
                         )
                     )
+            if "quick_summary" in tables.tables and "career_objective" in tables.quick_summary.c:
+                objective = remember(
+                    "quick_summary",
+                    {
+                        "id": "0" * 26,
+                        "headline": "",
+                        "total_years": 0,
+                        "total_roles": 0,
+                        "key_strengths": [],
+                        "top_skills": [],
+                        "is_stale": True,
+                        "computed_at": stamp,
+                        "career_objective": secret_text(user, "quick_summary", "objective", 0),
+                        "row_version": 1,
+                    },
+                )
+                conn.execute(
+                    tables.quick_summary.insert().values(
+                        cipher.seal_row("quick_summary", objective, user_id=user.id)
+                    )
+                )
 
     with _sealing(db, keys, user.username, False) as (conn, _none, cipher):
         _ensure_framework(conn)
@@ -254,6 +276,7 @@ def seed_user_data(
             "phone_number": f"+1 604 555 01{len(user.username):02d}",
             "date_of_birth": "1990-04-01",
             "mfa_secret": "JBSWY3DPEHPK3PXP" + user.username.upper(),
+            "avatar_url": f"https://images.example.com/{user.username}.png",
             "row_version": 1,
         }
         remember("pf_users", personal)
@@ -349,7 +372,75 @@ def seed_user_data(
                     cipher.seal_row("pf_cpa_pert_experiences", experience, user_id=user.id)
                 )
             )
+            _seed_sharing(conn, cipher, user, remember, report_id, experience["id"], i, stamp)
     return written
+
+
+def _seed_sharing(
+    conn: Connection,
+    cipher: FieldCipher,
+    user: UserRef,
+    remember: Any,
+    report_id: str,
+    experience_id: str,
+    i: int,
+    stamp: datetime,
+) -> None:
+    """One row of each CPA sharing table with encrypted cells, on ``experience_id``."""
+    share = remember(
+        "pf_cpa_shares",
+        {
+            "id": new_id(),
+            "user_id": user.id,
+            "report_id": report_id,
+            "role": "supervisor",
+            "scope": "verify",
+            "grantee_kind": "link",
+            "grantee_email": secret_text(user, "pf_cpa_shares", "grantee_email", i),
+            "token_hash": f"{user.username}{i}".ljust(64, "0")[:64],
+            "expires_at": stamp + timedelta(days=30),
+            "created_at": stamp,
+            "updated_at": stamp,
+            "row_version": 1,
+        },
+    )
+    conn.execute(shares.insert().values(cipher.seal_row("pf_cpa_shares", share, user_id=user.id)))
+    rows = (
+        (
+            "pf_cpa_verifications",
+            verifications,
+            {
+                "report_id": report_id,
+                "experience_id": experience_id,
+                "share_id": share["id"],
+                "role": "supervisor",
+                "decision": "returned",
+            },
+        ),
+        (
+            "pf_cpa_mentor_meetings",
+            mentor_meetings,
+            {"meeting_date": date(2022, 6, 1), "updated_at": stamp},
+        ),
+        (
+            "pf_cpa_comments",
+            comments,
+            {
+                "report_id": report_id,
+                "experience_id": experience_id,
+                "author_role": "candidate",
+                "is_private": False,
+                "updated_at": stamp,
+            },
+        ),
+    )
+    for name, table, extra in rows:
+        row: dict[str, Any] = {"id": new_id(), "user_id": user.id, "created_at": stamp}
+        row |= extra | {"row_version": 1}
+        for column in ENCRYPTED_COLUMNS[name].columns:
+            row[column] = secret_text(user, name, column, i)
+        remember(name, row)
+        conn.execute(table.insert().values(cipher.seal_row(name, row, user_id=user.id)))
 
 
 def _tables(db: Database, user: UserRef) -> Iterator[tuple[str, sa.Table, bool]]:
@@ -364,7 +455,7 @@ def _tables(db: Database, user: UserRef) -> Iterator[tuple[str, sa.Table, bool]]
             if not ready:
                 continue
             tables = db.tables_for(user.username, record.template_version)
-            if spec.name in tables.tables:
+            if spec.name in tables.tables and set(spec.columns) <= set(tables[spec.name].c.keys()):
                 yield spec.name, tables[spec.name], True
         else:
             yield spec.name, metadata.tables[spec.name], False

@@ -315,6 +315,7 @@ def test_key_created_in_the_same_transaction_seals(
                 "date_of_birth": "1990-04-01",
                 "phone_number": None,
                 "mfa_secret": None,
+                "avatar_url": None,
                 "row_version": 1,
             },
             user_id=user_id,

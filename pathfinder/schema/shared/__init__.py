@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathfinder.schema.shared import (
     analytics,  # noqa: E402,F401
     cpa,  # noqa: E402,F401
+    cpa_sharing,  # noqa: E402,F401
     flags,  # noqa: E402,F401
     identity,  # noqa: E402,F401
     jobs,  # noqa: E402,F401

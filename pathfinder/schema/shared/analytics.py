@@ -53,6 +53,9 @@ user_analytics = sa.Table(
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Index(None, "user_id", "created_at"),
     sa.Index(None, "event_type", "created_at"),
+    # The retention delete by age on PostgreSQL and SQLite (shared schema 3); Oracle drops
+    # whole partitions instead.
+    sa.Index(None, "created_at"),
     *json_checks("event_data"),
     info={ORACLE_INTERVAL_PARTITION: "created_at"},
 )
@@ -190,6 +193,8 @@ user_stats_select: sa.Select[Any] = (
     sa.select(
         users.c.id.label("user_id"),
         users.c.username,
+        # Sign-in sessions that produced events: an event's session_id is its session family.
+        sa.func.count(sa.distinct(user_analytics.c.session_id)).label("total_sessions"),
         sa.func.count(user_analytics.c.id).label("total_events"),
         sa.func.count(sa.distinct(_DayOf(user_analytics.c.created_at))).label("active_days"),
         sa.func.min(user_analytics.c.created_at).label("first_event_at"),
@@ -208,6 +213,7 @@ user_stats = sa.Table(
     derived_metadata,
     sa.Column("user_id", id_type(), primary_key=True),
     sa.Column("username", sa.String(30), nullable=False),
+    sa.Column("total_sessions", sa.Integer(), nullable=False),
     sa.Column("total_events", sa.Integer(), nullable=False),
     sa.Column("active_days", sa.Integer(), nullable=False),
     sa.Column("first_event_at", UtcDateTime()),
@@ -216,6 +222,11 @@ user_stats = sa.Table(
     sa.Column("events_7d", sa.Integer(), nullable=False),
     sa.Column("events_30d", sa.Integer(), nullable=False),
     sa.Column("refreshed_at", UtcDateTime(), nullable=False),
+)
+
+# The seed's "recent activity" lookups (who was active lately) read this one.
+user_stats_activity_index = sa.Index(
+    "ix_pf_mv_user_stats_last_event_at", user_stats.c.last_event_at
 )
 
 # Materialized views get this index explicitly; on SQLite the primary key already gives one.
@@ -297,9 +308,13 @@ def user_stats_ddl(dialect_name: str) -> list[ExecutableDDLElement]:
     to create it. Raises ValueError for a back-end Pathfinder does not support.
     """
     if dialect_name == "sqlite":
-        return [CreateUserStatsView()]
+        return [CreateUserStatsView(), CreateIndex(user_stats_activity_index)]
     if dialect_name in ("postgresql", "oracle"):
-        return [CreateUserStatsView(), CreateIndex(user_stats_user_index)]
+        return [
+            CreateUserStatsView(),
+            CreateIndex(user_stats_user_index),
+            CreateIndex(user_stats_activity_index),
+        ]
     raise ValueError(f"pf_mv_user_stats is not supported on {dialect_name!r}")
 
 
@@ -335,6 +350,31 @@ def refresh_user_stats(conn: sa.Connection) -> None:
         )
     else:
         raise ValueError(f"pf_mv_user_stats is not supported on {dialect_name!r}")
+
+
+def rebuild_stale_user_stats(conn: sa.Connection) -> bool:
+    """Re-create ``pf_mv_user_stats`` when its columns are not the code's; True if it did.
+
+    The view holds only derived data, so an upgrade that adds a column to it (shared
+    schema 3: ``total_sessions``) drops and re-creates it rather than altering it; a
+    materialized view cannot take ``ALTER TABLE ADD`` anyway. The next refresh fills it.
+    """
+    dialect_name = conn.dialect.name
+    inspector = sa.inspect(conn)
+    if dialect_name == "postgresql":
+        present = user_stats.name in inspector.get_materialized_view_names()
+    else:
+        present = inspector.has_table(user_stats.name)
+    if not present:
+        return False
+    columns = {c["name"].lower() for c in inspector.get_columns(user_stats.name)}
+    if columns == {c.name for c in user_stats.c}:
+        return False
+    for ddl in user_stats_drop_ddl(dialect_name):
+        conn.execute(ddl)
+    for ddl in user_stats_ddl(dialect_name):
+        conn.execute(ddl)
+    return True
 
 
 # --- Hooks: create after the shared tables, drop before them ------------------------------

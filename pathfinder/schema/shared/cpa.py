@@ -185,11 +185,16 @@ reports = sa.Table(
     sa.Column("hours_worked", sa.Numeric(7, 2)),
     # Leave taken in the period: PER allows 20 weeks in total, beyond that extends the term.
     sa.Column("leave_days", sa.Integer()),
+    # When the candidate must report this period by (the provincial body's date; PERT's
+    # "Next Experience Report Date"); shared schema 3.
+    sa.Column("submission_deadline", sa.Date()),
     sa.Column("status", sa.String(20), nullable=False),
     # Optimistic locking: UPDATE ... WHERE id = :id AND version = :seen, then version + 1.
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("submitted_at", UtcDateTime()),
     sa.Column("reviewed_at", UtcDateTime()),
+    # PERT's "Completed": the candidate says the report is ready for verification.
+    sa.Column("completed_at", UtcDateTime()),
     sa.Column("deleted_at", UtcDateTime()),  # soft delete; the reviewer history stays
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
@@ -299,6 +304,8 @@ experience_breakdown = sa.Table(
     sa.Column("hours_spent", sa.Numeric(7, 2)),
     sa.Column("competencies_demonstrated", JsonDocument()),  # list of codes
     sa.Column("deliverables", JsonDocument()),
+    # What the activity changed for the organisation (shared schema 3).
+    sa.Column("business_impact", sa.String(1000)),
     sa.Column("sort_order", sa.Integer(), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
@@ -332,6 +339,10 @@ progress_milestones = sa.Table(
     # Self-assessed and reviewer-confirmed levels are separate milestones.
     sa.Column("source", sa.String(10), nullable=False),
     sa.Column("notes", sa.Text()),
+    # What showed the level when it was reached (shared schema 3; NULL on older rows): the
+    # experience versions at that level or higher, and the hours logged on them.
+    sa.Column("hours_accumulated", sa.Numeric(10, 2)),
+    sa.Column("key_experiences", JsonDocument()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     # A level is reached once per source; framework_version is part of the key because a
     # later framework may reuse a code with another meaning.
@@ -362,6 +373,7 @@ progress_milestones = sa.Table(
     sa.Index(
         "ix_pf_cpa_progress_milestones_competency", "framework_version", "sub_competency_code"
     ),
+    *json_checks("key_experiences"),
 )
 
 submissions = sa.Table(
@@ -381,6 +393,14 @@ submissions = sa.Table(
     sa.Column("checksum_sha256", sa.String(SHA256_HEX_LENGTH), nullable=False),
     sa.Column("submitted_at", UtcDateTime()),
     sa.Column("is_final", sa.Boolean(), nullable=False),
+    # What the provincial body's system answered when the candidate submitted there
+    # (Pathfinder cannot submit for them): its reference number and confirmation code.
+    # Receipts of a filing, not personal data, so stored in clear (shared schema 3).
+    sa.Column("cpa_reference_number", sa.String(100)),
+    sa.Column("cpa_confirmation_code", sa.String(100)),
+    # Counted from the payload when it is frozen, so lists need not read the payload.
+    sa.Column("experience_count", sa.Integer()),
+    sa.Column("total_word_count", sa.Integer()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.CheckConstraint(sa.column("submission_type").in_(SUBMISSION_TYPES), name="type"),
     sa.CheckConstraint(sa.column("status").in_(SUBMISSION_STATUSES), name="status"),
@@ -437,6 +457,11 @@ experience_time_tracking = sa.Table(
     sa.Column("hours", sa.Numeric(4, 2), nullable=False),
     sa.Column("activity_category", sa.String(20), nullable=False),
     sa.Column("description", sa.String(1000)),
+    # Whether the hours were billed to a client, and whether they count toward CPA
+    # experience (shared schema 3; NULL for entries from before: read as true, the seed's
+    # default). Public-practice candidates report chargeable hours for licensing.
+    sa.Column("is_billable", sa.Boolean()),
+    sa.Column("is_cpa_eligible", sa.Boolean()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     # One entry per experience and day; a day has 24 hours.

@@ -93,6 +93,9 @@ user_feature_flags = sa.Table(
     ),
     sa.Index(None, "user_id"),
     sa.Index(None, "group_id"),
+    # Deleting a flag cascades to its overrides; the per-target unique indexes below lead
+    # with an expression, so without this one the cascade scans the table (shared schema 3).
+    sa.Index(None, "flag_id"),
     sa.Index(None, "created_by"),
     *json_checks("value"),
 )

@@ -111,6 +111,12 @@ users = sa.Table(
     sa.Column("first_name", sa.String(100)),
     sa.Column("last_name", sa.String(100)),
     sa.Column("phone_number", sa.Text()),  # encrypted token
+    # Whether someone confirmed the number above belongs to the user; cleared whenever the
+    # number changes (shared schema 3; NULL: not verified).
+    sa.Column("phone_verified", sa.Boolean()),
+    # Link to the user's picture (shared schema 3): an encrypted token, since a picture
+    # identifies a person as surely as a name.
+    sa.Column("avatar_url", sa.Text()),
     sa.Column("date_of_birth", sa.Text()),  # encrypted token
     sa.Column("timezone", sa.String(64)),  # IANA name, e.g. America/Vancouver
     sa.Column("language", sa.String(16)),  # BCP 47 tag, e.g. en-CA
@@ -131,6 +137,10 @@ users = sa.Table(
     sa.Column("total_logins", sa.Integer(), nullable=False),
     sa.Column("last_activity_at", UtcDateTime()),
     sa.Column("feature_group_id", id_type(), sa.ForeignKey(user_groups.c.id, ondelete="SET NULL")),
+    # Who invited the user and when they accepted (shared schema 3; NULL for self-registered
+    # accounts and for accounts from before). A self-reference: the inviter may be deleted.
+    sa.Column("invited_by", id_type()),
+    sa.Column("invitation_accepted_at", UtcDateTime()),
     sa.Column("deletion_requested_at", UtcDateTime()),
     sa.Column("deletion_scheduled_for", UtcDateTime()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
@@ -163,8 +173,13 @@ users = sa.Table(
         ),
         name="deletion",
     ),
+    sa.ForeignKeyConstraint(["invited_by"], ["pf_users.id"], ondelete="SET NULL"),
     sa.Index(None, "account_status", "deletion_scheduled_for"),
+    # Active users by recent activity (the seed's last-activity and recent-activity
+    # indexes, shared schema 3).
+    sa.Index(None, "account_status", "last_activity_at"),
     sa.Index(None, "feature_group_id"),
+    sa.Index(None, "invited_by"),
 )
 
 user_sessions = sa.Table(
@@ -225,6 +240,10 @@ user_invitations = sa.Table(
     sa.Column("accepted_user_id", id_type(), sa.ForeignKey(users.c.id, ondelete="SET NULL")),
     sa.Column("reminder_sent_at", UtcDateTime()),
     sa.Column("revoked_at", UtcDateTime()),
+    # Set when the invitee said no (shared schema 3): the invitation is then closed like a
+    # revoked one (status revoked, revoked_at), so the status CHECK of existing databases
+    # holds; the API shows it as declined.
+    sa.Column("declined_at", UtcDateTime()),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.CheckConstraint(sa.column("role").in_(ROLES), name="role"),

@@ -175,3 +175,28 @@ audit_checkpoints = sa.Table(
     sa.CheckConstraint(_is_sha256_hex("root_hash"), name="root_hash"),
     *json_checks("state"),
 )
+
+# What the retention policy of the audit log has copied out of the database (shared schema
+# 3): one row per archive file, the contiguous seq range it holds and its digest. Archiving
+# copies sealed rows to a compressed JSON-lines file and leaves them in pf_audit_log (they
+# are leaves of the Merkle tree, so deleting them would be a finding of `audit verify`).
+audit_archives = sa.Table(
+    "pf_audit_archives",
+    metadata,
+    sa.Column("id", id_type(), primary_key=True),
+    sa.Column("seq_from", sa.BigInteger(), nullable=False, unique=True),
+    sa.Column("seq_to", sa.BigInteger(), nullable=False, unique=True),
+    sa.Column("row_count", sa.Integer(), nullable=False),
+    sa.Column("first_created_at", UtcDateTime(), nullable=False),
+    sa.Column("last_created_at", UtcDateTime(), nullable=False),
+    # The file's name in the archive directory, and the SHA-256 of its bytes as written.
+    sa.Column("file_name", sa.String(200), nullable=False, unique=True),
+    sa.Column("file_sha256", sa.String(SHA256_HEX_LENGTH), nullable=False),
+    sa.Column("file_bytes", sa.BigInteger(), nullable=False),
+    # The retention cutoff the rows were older than.
+    sa.Column("cutoff", UtcDateTime(), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.CheckConstraint(sa.column("seq_to") >= sa.column("seq_from"), name="range"),
+    sa.CheckConstraint(sa.column("row_count") >= 1, name="rows"),
+    sa.CheckConstraint(_is_sha256_hex("file_sha256"), name="sha256"),
+)

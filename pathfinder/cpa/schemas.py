@@ -452,7 +452,16 @@ GranteeKind = Literal["account", "link"]
 CommentPart = Literal["challenge", "actions", "results", "lessons_learned"]
 ResourceId = Id
 Token = Annotated[str, Field(min_length=1, max_length=200)]
-Note = Annotated[str, Field(min_length=1, max_length=10_000), AfterValidator(_text)]
+# A comment or meeting note: stripped, so it must hold a character that is neither
+# whitespace nor a control character; line breaks and tabs are allowed (found by fuzzing:
+# the document allowed the control characters the server refuses).
+_NOTE_CONTROL = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+NOTE_PATTERN = f"^[^{_NOTE_CONTROL}]*[^{_NOTE_CONTROL}{STRIPPED}][^{_NOTE_CONTROL}]*$"
+Note = Annotated[
+    str,
+    Field(min_length=1, max_length=10_000, json_schema_extra={"pattern": NOTE_PATTERN}),
+    AfterValidator(_text),
+]
 
 
 class ShareCreate(RequestModel):

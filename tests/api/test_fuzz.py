@@ -12,10 +12,13 @@ resources made beforehand, mixed with generated ones.
 
 How the checks are configured, and why (``docs/api.md``, "Fuzzing"):
 
-* ``positive_data_acceptance`` also accepts 412 (a well-formed ``If-Match`` naming another
-  version is a precondition outcome, like the 409 it accepts by default) and 422, which
-  ``documented_rules_only`` then narrows: a 422 to a schema-valid request must name only
-  rules the operation documents beyond its schema (``x-pathfinder-rules``).
+* ``positive_data_acceptance`` also accepts 410 (a resource that has ended, such as a
+  revoked share's link, is refused like one that does not exist, whatever the request
+  holds; ``negative_data_rejection`` counts it as a refusal too), 412 (a well-formed
+  ``If-Match`` naming another version is a precondition outcome, like the 409 it accepts
+  by default) and 422, which ``documented_rules_only`` then narrows: a 422 to a
+  schema-valid request must name only rules the operation documents beyond its schema
+  (``x-pathfinder-rules``).
 * ``object_level_authorization`` needs a second account's credentials in schemathesis' own
   auth file format; cross-user access is covered by ``tests/api/test_route_matrix.py``,
   which calls every route with another user's resources. It finds nothing to do here.
@@ -41,6 +44,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +94,10 @@ ROLES: dict[str, tuple[str, ...]] = {
 # Drawn from the prepared resources this often; otherwise generated (unknown ids, 404).
 KNOWN_ID_PROBABILITY = 0.8
 # Operations that remove what they are given (delete it, archive it, restore an archived
-# one, promote a draft, suspend a user or change their role) take resources of their own:
-# given the others', the first to succeed would leave every later operation a 404.
-SPENT = r"^(DELETE .*|POST .*/(archive|restore|promote|suspend)|PUT .*/role)$"
+# one, promote a draft, revoke a share, decline an invitation, suspend a user or change
+# their role) take resources of their own: given the others', the first to succeed would
+# leave every later operation a 404.
+SPENT = r"^(DELETE .*|POST .*/(archive|restore|promote|revoke|decline|suspend)|PUT .*/role)$"
 
 
 def _made(client: FlaskClient, headers: dict[str, str], path: str, body: Any) -> Any:
@@ -117,10 +122,16 @@ def _user_resources(
 
 
 def _admin_resources(
-    client: FlaskClient, headers: dict[str, str], target: str, tag: str, index: int
+    client: FlaskClient,
+    headers: dict[str, str],
+    target_user: tuple[str, str],
+    tag: str,
+    index: int,
 ) -> dict[str, str]:
-    """An admin's resources: ``target`` (another user), a group, a flag with an override
-    on ``target``, an invitation, and the ``index``-th catalogue skill and career path."""
+    """An admin's resources: ``target`` (another user's id and username), a group, a flag
+    with an override on the target, an invitation, and the ``index``-th catalogue skill and
+    career path."""
+    target, username = target_user
     flag_key = f"fuzz_flag_{tag}"
     flag = {"flag_key": flag_key, "name": "Fuzz", "flag_type": "boolean", "default_value": False}
     _made(client, headers, "/api/v1/admin/flags", flag)
@@ -128,6 +139,7 @@ def _admin_resources(
     invitation = {"invitations": [{"email": f"fuzz.{tag}@example.com"}]}
     return {
         "user_id": target,
+        "username": username,
         "group_id": str(_made(client, headers, "/api/v1/admin/groups", {"name": tag})["id"]),
         "flag_key": flag_key,
         "override_id": str(
@@ -138,6 +150,18 @@ def _admin_resources(
         ),
         "ref_skill_id": _listed(client, headers, "/api/v1/ref/skills?limit=2", index),
         "career_path_id": _listed(client, headers, "/api/v1/ref/career-paths?limit=2", index),
+    }
+
+
+def _link_share(name: str) -> dict[str, Any]:
+    """A mentor's link to the whole CPA record, commenting allowed, for 30 days."""
+    return {
+        "report_id": None,
+        "role": "mentor",
+        "scope": "comment",
+        "grantee_kind": "link",
+        "email": f"{name}.mentor@example.com",
+        "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
     }
 
 
@@ -185,14 +209,17 @@ def prepare_resources(database_url: str, instance: Path) -> dict[str, dict[str, 
             user[prefix + name] = [value]
         target = f"fuzz_target_{tag}"
         auth.register(target)
-        made = _admin_resources(client, admin_headers, auth.user_id(target), tag, index)
+        made = _admin_resources(client, admin_headers, (auth.user_id(target), target), tag, index)
         for name, value in made.items():
             admin[prefix + name] = [value]
-        # The public routes of mailed links (the user's run takes the public operations).
+        # The public routes of links (the user's run takes the public operations): a mailed
+        # invitation, an export download and a mentor's link to the user's CPA record.
         export = _made(client, headers, "/api/v1/me/export", None)
+        share = _made(client, headers, "/api/v1/cpa/shares", _link_share(f"fuzz.{tag}"))
         user[prefix + "token"] = [
             _invitation_token(app, f"fuzz.{tag}@example.com"),
             link_token(export["download_url"], "exports"),
+            str(share["link_token"]),
         ]
     get_database(app).dispose()
     return {"user": user, "admin": admin}
@@ -259,7 +286,17 @@ def run_config(
         f"max-examples = {STATEFUL_SCENARIOS}",
         "",
         "[checks.positive_data_acceptance]",
-        'expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "412", "422", "429"]',
+        "expected-statuses = "
+        + _toml(["2xx", "3xx", "401", "403", "404", "409", "410", "412", "422", "429"]),
+        "",
+        # schemathesis' own list, and 410: a resource that has ended (a revoked share's
+        # link) is refused as one that does not exist (404) is, whatever the request holds.
+        "[checks.negative_data_rejection]",
+        "expected-statuses = "
+        + _toml(
+            ["400", "401", "403", "404", "405", "406", "409", "410", "415", "422", "428", "429"]
+            + ["5xx"]
+        ),
         "",
         "[reports]",
         f"directory = {_toml(str(reports))}",

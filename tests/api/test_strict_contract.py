@@ -203,6 +203,16 @@ def test_a_length_is_that_of_the_text_as_sent(client: FlaskClient, auth: AuthAct
     assert fields(query) == ["q"]
 
 
+def test_notes_and_phone_numbers_are_documented_as_the_server_reads_them(app: Flask) -> None:
+    """Found by fuzzing: the document let CPA notes hold the control characters the server
+    refuses, and applied the phone pattern before the server stripped the number."""
+    body = schema_of(app, "CommentCreate")["properties"]["body"]["pattern"]
+    assert re.search(body, "Line one\n\tline two")
+    assert not re.search(body, "\x1e\n") and not re.search(body, "a\x07b")
+    phone = schema_of(app, "PhoneVerification")["properties"]["phone_number"]["pattern"]
+    assert not re.search(phone, " 9756") and re.search(phone, "+1 (555) 010-9999")
+
+
 def test_every_path_parameter_has_its_form(app: Flask) -> None:
     """A segment the document allows is one a route takes, and none is long enough to take
     a request line past gunicorn's limit (a 414 to a request the document allows)."""

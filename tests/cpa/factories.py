@@ -70,13 +70,14 @@ def create_experience(
 
 # -- the route matrix's factories: another user's resources, each in its own period --------
 # The route matrix makes one of each kind per user, the fuzz run (tests/api/test_fuzz.py)
-# two: a period already taken moves ten years on (report periods may not overlap).
+# two: a period already taken moves a year on (report periods may not overlap; the
+# factories' own periods are the first halves of odd years).
 
 
 def _report_from(client: FlaskClient, headers: dict[str, str], year: int) -> tuple[str, int]:
     """A new report of January to June of ``year`` or, taken, of a later free year; its id
     and the year."""
-    for later in range(year, year + 30, 10):
+    for later in range(year, year + 10):
         response = client.post(
             f"{API}/reports", headers=headers, json=report_body(f"{later}-01-01", f"{later}-06-30")
         )
@@ -160,13 +161,13 @@ def _share(client: FlaskClient, headers: dict[str, str], report_id: str | None, 
 
 
 def foreign_share(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
-    report = create_report(client, headers, "2011-01-01", "2011-06-30")
-    return str(_share(client, headers, report["id"])["id"])
+    report_id, _ = _report_from(client, headers, 2011)
+    return str(_share(client, headers, report_id)["id"])
 
 
 def foreign_comment(client: FlaskClient, headers: dict[str, str], tokens: dict[str, Any]) -> str:
-    report = create_report(client, headers, "2013-01-01", "2013-06-30")
-    experience = create_experience(client, headers, report["id"], "FR3", "2013-02-01")
+    report_id, year = _report_from(client, headers, 2013)
+    experience = create_experience(client, headers, report_id, "FR3", f"{year}-02-01")
     response = client.post(
         f"{API}/experiences/{experience['id']}/comments", headers=headers, json={"body": "x"}
     )

@@ -82,9 +82,8 @@ def plain_table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
-def bare_app(url: str, items: list[dict[str, Any]]) -> tuple[Flask, sa.Engine]:
-    """Create and fill the plain table, and the bare app that serves it."""
-    engine = sa.create_engine(url)
+def fill_plain(engine: sa.Engine, items: list[dict[str, Any]]) -> sa.Table:
+    """Create the plain table and fill it with Pathfinder's answer ``items``, as stored."""
     metadata = sa.MetaData()
     table = plain_table(metadata)
     metadata.create_all(engine)
@@ -99,6 +98,13 @@ def bare_app(url: str, items: list[dict[str, Any]]) -> tuple[Flask, sa.Engine]:
         rows.append(row)
     with engine.begin() as conn:
         conn.execute(table.insert(), rows)
+    return table
+
+
+def bare_app(url: str, items: list[dict[str, Any]]) -> tuple[Flask, sa.Engine]:
+    """Create and fill the plain table, and the bare app that serves it."""
+    engine = sa.create_engine(url)
+    table = fill_plain(engine, items)
     app = Flask("bare")
     order = (table.c.start_date.desc(), table.c.id.desc())
 

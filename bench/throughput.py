@@ -49,7 +49,7 @@ from _server import (
     temp_dir,
     wait_ready,
 )
-from api_latency import plain_table
+from api_latency import fill_plain
 
 BENCH = Path(__file__).resolve().parent
 ROWS = 50
@@ -162,24 +162,9 @@ def register_users(server: Server, count: int) -> tuple[list[str], list[dict[str
     return tokens, items
 
 
-def fill_plain(url: str, items: list[dict[str, Any]]) -> None:
-    import datetime as dt
-
+def fill_plain_at(url: str, items: list[dict[str, Any]]) -> None:
     engine = sa.create_engine(url)
-    metadata = sa.MetaData()
-    table = plain_table(metadata)
-    metadata.create_all(engine)
-    rows = []
-    for item in items:
-        row = {c.name: item.get(c.name) for c in table.columns}
-        for name in ("start_date", "end_date"):
-            if row[name]:
-                row[name] = dt.date.fromisoformat(row[name])
-        for name in ("created_at", "updated_at"):
-            row[name] = dt.datetime.fromisoformat(row[name].replace("Z", "+00:00"))
-        rows.append(row)
-    with engine.begin() as conn:
-        conn.execute(table.insert(), rows)
+    fill_plain(engine, items)
     engine.dispose()
 
 
@@ -206,7 +191,7 @@ def main() -> None:
         with gunicorn(settings, root, workers=args.workers) as pathfinder:
             wait_ready(pathfinder, timeout=60)
             tokens, items = register_users(pathfinder, args.clients)
-            fill_plain(url, items)
+            fill_plain_at(url, items)
             with bare_gunicorn(url, root, workers=args.workers) as bare:
                 same = Client(bare.host, bare.port).call("GET", BARE_PATH).body["items"]
                 if [i["id"] for i in same] != [i["id"] for i in items]:

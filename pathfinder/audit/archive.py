@@ -35,11 +35,16 @@ from flask import Flask
 
 from pathfinder import audit
 from pathfinder.db import Database
+from pathfinder.db.named_locks import named_lock
 from pathfinder.ids import new_id
 from pathfinder.schema.shared.security import audit_archives, audit_leaves, audit_log
 
 ARCHIVE_SUFFIX = ".jsonl.gz"
 DEFAULT_ROWS_PER_FILE = 50_000
+# One archive run at a time, across processes and nodes (pathfinder.db.named_locks); a
+# second run waits this long for the first to finish, then fails with LockBusy.
+ARCHIVE_LOCK = "audit-archive"
+ARCHIVE_LOCK_WAIT_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -181,13 +186,28 @@ def archive_audit_log(
         conn.rollback()
     if directory is None:
         raise ValueError("an archive directory is needed to archive")
+    # The scheduled job and a DBA's `retention run` may start together: one archives at a
+    # time, and the other then continues after the ranges the first recorded.
+    with named_lock(db, ARCHIVE_LOCK, wait_seconds=ARCHIVE_LOCK_WAIT_SECONDS):
+        _archive_steps(db, cutoff, directory, rows_per_file, now, report)
+    return report
+
+
+def _archive_steps(
+    db: Database,
+    cutoff: datetime,
+    directory: Path,
+    rows_per_file: int,
+    now: datetime,
+    report: ArchiveReport,
+) -> None:
     while True:
         with db.transaction() as conn:
             after = _last_archived_seq(conn)
             bound = archivable_bound(conn, after, cutoff)
             rows = _rows(conn, after, bound, rows_per_file)
             if not rows:
-                return report
+                return
             first, last = int(rows[0]["seq"]), int(rows[-1]["seq"])
             name = f"audit-{first:012d}-{last:012d}{ARCHIVE_SUFFIX}"
             digest, size = _write_file(directory, name, rows)

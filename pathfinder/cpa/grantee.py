@@ -71,13 +71,7 @@ def report_reachable(key: GrantKey, report_id: str) -> None:
 def experience_reachable(key: GrantKey, experience_id: str) -> None:
     """404 unless the experience is in what the live share covers (410 when it ended)."""
     with granted(key) as (conn, grant):
-        row = repo.get_experience(conn, grant.owner_id, experience_id)
-        if (
-            row is None
-            or row["deleted_at"] is not None
-            or not grant.covers_report(row["report_id"])
-        ):
-            raise NotFound("No such experience.")
+        _covered_experience(conn, grant, experience_id)
 
 
 def comment_reachable(key: GrantKey, comment_id: str) -> None:
@@ -91,6 +85,14 @@ def comment_reachable(key: GrantKey, comment_id: str) -> None:
 def _run(key: GrantKey, work: Callable[[Connection, Grant], T]) -> T:
     with granted(key) as (conn, grant):
         return work(conn, grant)
+
+
+def _covered_experience(conn: Connection, grant: Grant, experience_id: str) -> dict[str, Any]:
+    """The candidate's live experience on a report the share covers, else 404."""
+    row = repo.get_experience(conn, grant.owner_id, experience_id)
+    if row is None or row["deleted_at"] is not None or not grant.covers_report(row["report_id"]):
+        raise NotFound("No such experience.")
+    return row
 
 
 def _covered_report(conn: Connection, grant: Grant, report_id: str) -> dict[str, Any]:
@@ -153,13 +155,7 @@ def get_experience(key: GrantKey, experience_id: str) -> dict[str, Any]:
     """One version of an experience of a covered report."""
 
     def work(conn: Connection, grant: Grant) -> dict[str, Any]:
-        row = repo.get_experience(conn, grant.owner_id, experience_id)
-        if (
-            row is None
-            or row["deleted_at"] is not None
-            or not grant.covers_report(row["report_id"])
-        ):
-            raise NotFound("No such experience.")
+        row = _covered_experience(conn, grant, experience_id)
         framework = framework_for(conn, row["framework_version"], field="framework_version")
         opened = field_cipher(conn).open_row(
             EXPERIENCE_TABLE, row, user_id=grant.owner_id, tolerant=True

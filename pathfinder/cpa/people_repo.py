@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pathfinder.cpa.repo import Row, _all, _one
 from pathfinder.schema.shared.cpa import reports
 from pathfinder.schema.shared.cpa_sharing import (
     comments,
@@ -25,17 +26,6 @@ from pathfinder.schema.shared.cpa_sharing import (
 )
 from pathfinder.schema.shared.identity import users
 from pathfinder.schema.shared.messaging import outbox
-
-Row = dict[str, Any]
-
-
-def _one(conn: Connection, query: sa.Select[Any]) -> Row | None:
-    row = conn.execute(query).mappings().first()
-    return dict(row) if row is not None else None
-
-
-def _all(conn: Connection, query: sa.Select[Any]) -> list[Row]:
-    return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def _keyset(query: sa.Select[Any], id_column: Any, limit: int, before: str | None) -> Any:

@@ -14,17 +14,17 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-_pg_class = sa.table(
+# PostgreSQL's catalog tables, as much of them as the engine and the batched verify read.
+pg_class = sa.table(
     "pg_class",
     sa.column("oid"),
     sa.column("relname"),
+    sa.column("relkind"),
     sa.column("relnamespace"),
     schema="pg_catalog",
 )
-_pg_namespace = sa.table(
-    "pg_namespace", sa.column("oid"), sa.column("nspname"), schema="pg_catalog"
-)
-_pg_attribute = sa.table(
+pg_namespace = sa.table("pg_namespace", sa.column("oid"), sa.column("nspname"), schema="pg_catalog")
+pg_attribute = sa.table(
     "pg_attribute",
     sa.column("attrelid"),
     sa.column("attname"),
@@ -79,10 +79,10 @@ def existing_objects(conn: Connection, names: Collection[str], *, schema: str | 
             found.update(conn.execute(sqlite_objects_query(wanted, schema)).scalars())
         elif dialect == "postgresql":
             query = (
-                sa.select(_pg_class.c.relname)
-                .join(_pg_namespace, _pg_namespace.c.oid == _pg_class.c.relnamespace)
-                .where(_pg_namespace.c.nspname == sa.func.current_schema())
-                .where(_pg_class.c.relname.in_(wanted))
+                sa.select(pg_class.c.relname)
+                .join(pg_namespace, pg_namespace.c.oid == pg_class.c.relnamespace)
+                .where(pg_namespace.c.nspname == sa.func.current_schema())
+                .where(pg_class.c.relname.in_(wanted))
             )
             found.update(conn.execute(query).scalars())
         elif dialect == "oracle":
@@ -128,13 +128,13 @@ def existing_columns(
             rows = conn.execute(query).all()
         elif dialect == "postgresql":
             query = (
-                sa.select(_pg_class.c.relname, _pg_attribute.c.attname)
-                .join(_pg_namespace, _pg_namespace.c.oid == _pg_class.c.relnamespace)
-                .join(_pg_attribute, _pg_attribute.c.attrelid == _pg_class.c.oid)
-                .where(_pg_namespace.c.nspname == sa.func.current_schema())
-                .where(_pg_class.c.relname.in_(chunk))
-                .where(_pg_attribute.c.attname.in_(names))
-                .where(_pg_attribute.c.attnum > 0, _pg_attribute.c.attisdropped.is_(False))
+                sa.select(pg_class.c.relname, pg_attribute.c.attname)
+                .join(pg_namespace, pg_namespace.c.oid == pg_class.c.relnamespace)
+                .join(pg_attribute, pg_attribute.c.attrelid == pg_class.c.oid)
+                .where(pg_namespace.c.nspname == sa.func.current_schema())
+                .where(pg_class.c.relname.in_(chunk))
+                .where(pg_attribute.c.attname.in_(names))
+                .where(pg_attribute.c.attnum > 0, pg_attribute.c.attisdropped.is_(False))
             )
             rows = conn.execute(query).all()
         elif dialect == "oracle":

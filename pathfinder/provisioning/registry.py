@@ -267,23 +267,7 @@ def register_many(conn: Connection, rows: Sequence[tuple[str, ObjectRow]]) -> No
 
 def register_objects(conn: Connection, username: str, objects: Sequence[ObjectRow]) -> None:
     """Record (object_name, object_type, template_part, template_version) rows, in one go."""
-    if not objects:
-        return
-    now = utcnow()
-    conn.execute(
-        _INSERT_OBJECTS,
-        [
-            {
-                "username": username,
-                "object_name": name,
-                "object_type": kind,
-                "template_part": part,
-                "template_version": version,
-                "created_at": now,
-            }
-            for name, kind, part, version in objects
-        ],
-    )
+    register_many(conn, [(username, row) for row in objects])
 
 
 def unregister_object(conn: Connection, username: str, object_name: str) -> None:

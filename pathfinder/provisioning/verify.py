@@ -106,12 +106,17 @@ def verify_user(db: Database, username: str) -> Drift:
     with db.connect() as conn, db.attached(conn, user):
         _compare(conn, db, tables, registered, drift)
         conn.rollback()
-    if record.template_version < LATEST_TEMPLATE_VERSION:
+    note_if_behind(drift, record.template_version)
+    return drift
+
+
+def note_if_behind(drift: Drift, template_version: int) -> None:
+    """Say so when the user's tables are at an older template than the latest."""
+    if template_version < LATEST_TEMPLATE_VERSION:
         drift.notes.append(
-            f"template version {record.template_version} is behind {LATEST_TEMPLATE_VERSION}"
+            f"template version {template_version} is behind {LATEST_TEMPLATE_VERSION}"
             " (run `pathfinder tenants migrate`)"
         )
-    return drift
 
 
 def _compare(

@@ -22,10 +22,11 @@ from sqlalchemy.engine import Connection
 
 from pathfinder.db.database import Database
 from pathfinder.provisioning import registry
-from pathfinder.provisioning.verify import Drift, verify_user
+from pathfinder.provisioning.catalog import pg_attribute, pg_class, pg_namespace
+from pathfinder.provisioning.verify import Drift, note_if_behind, verify_user
 from pathfinder.schema.naming import TEMPLATE_USERNAME, TENANT_PREFIX, normalize_username
 from pathfinder.schema.shared.system import tenant_objects
-from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, tenant_tables
+from pathfinder.schema.tenant import tenant_tables
 
 _SENTINEL_PREFIX = f"{TENANT_PREFIX}{TEMPLATE_USERNAME}_"
 # Oracle's IN-list limit is not in play here (PostgreSQL only), but one statement per 1,000
@@ -85,25 +86,6 @@ def _expectation(version: int) -> _Expectation:
     )
 
 
-_pg_class = sa.table(
-    "pg_class",
-    sa.column("oid"),
-    sa.column("relname"),
-    sa.column("relkind"),
-    sa.column("relnamespace"),
-    schema="pg_catalog",
-)
-_pg_namespace = sa.table(
-    "pg_namespace", sa.column("oid"), sa.column("nspname"), schema="pg_catalog"
-)
-_pg_attribute = sa.table(
-    "pg_attribute",
-    sa.column("attrelid"),
-    sa.column("attname"),
-    sa.column("attnum"),
-    sa.column("attisdropped", sa.Boolean()),
-    schema="pg_catalog",
-)
 _pg_index = sa.table(
     "pg_index",
     sa.column("indexrelid"),
@@ -128,36 +110,36 @@ class _Catalog:
 
 
 def _read_catalog(conn: Connection, tables: list[str], views: list[str]) -> _Catalog:
-    here = _pg_namespace.c.nspname == sa.func.current_schema()
+    here = pg_namespace.c.nspname == sa.func.current_schema()
     catalog = _Catalog({}, defaultdict(set), defaultdict(set))
     names = sorted(set(tables) | set(views))
     for start in range(0, len(names), _CHUNK):
         chunk = names[start : start + _CHUNK]
         query = (
-            sa.select(_pg_class.c.relname, _pg_class.c.relkind)
-            .join(_pg_namespace, _pg_namespace.c.oid == _pg_class.c.relnamespace)
-            .where(here, _pg_class.c.relname.in_(chunk))
+            sa.select(pg_class.c.relname, pg_class.c.relkind)
+            .join(pg_namespace, pg_namespace.c.oid == pg_class.c.relnamespace)
+            .where(here, pg_class.c.relname.in_(chunk))
         )
         catalog.relations.update({name: kind for name, kind in conn.execute(query)})
     present = sorted(t for t in tables if catalog.relations.get(t) in ("r", "p"))
     for start in range(0, len(present), _CHUNK):
         chunk = present[start : start + _CHUNK]
         columns = (
-            sa.select(_pg_class.c.relname, _pg_attribute.c.attname)
-            .join(_pg_namespace, _pg_namespace.c.oid == _pg_class.c.relnamespace)
-            .join(_pg_attribute, _pg_attribute.c.attrelid == _pg_class.c.oid)
-            .where(here, _pg_class.c.relname.in_(chunk))
-            .where(_pg_attribute.c.attnum > 0, _pg_attribute.c.attisdropped.is_(False))
+            sa.select(pg_class.c.relname, pg_attribute.c.attname)
+            .join(pg_namespace, pg_namespace.c.oid == pg_class.c.relnamespace)
+            .join(pg_attribute, pg_attribute.c.attrelid == pg_class.c.oid)
+            .where(here, pg_class.c.relname.in_(chunk))
+            .where(pg_attribute.c.attnum > 0, pg_attribute.c.attisdropped.is_(False))
         )
         for table, column in conn.execute(columns):
             catalog.columns[table].add(column)
-        index = _pg_class.alias("ix")
+        index = pg_class.alias("ix")
         indexes = (
-            sa.select(_pg_class.c.relname, index.c.relname, _pg_index.c.indexrelid)
-            .join(_pg_namespace, _pg_namespace.c.oid == _pg_class.c.relnamespace)
-            .join(_pg_index, _pg_index.c.indrelid == _pg_class.c.oid)
+            sa.select(pg_class.c.relname, index.c.relname, _pg_index.c.indexrelid)
+            .join(pg_namespace, pg_namespace.c.oid == pg_class.c.relnamespace)
+            .join(_pg_index, _pg_index.c.indrelid == pg_class.c.oid)
             .join(index, index.c.oid == _pg_index.c.indexrelid)
-            .where(here, _pg_class.c.relname.in_(chunk))
+            .where(here, pg_class.c.relname.in_(chunk))
             .where(_pg_index.c.indisprimary.is_(False))
         )
         # The indexes that back a unique or exclusion constraint, found from the constraints'
@@ -165,9 +147,9 @@ def _read_catalog(conn: Connection, tables: list[str], views: list[str]) -> _Cat
         # made PostgreSQL read all of pg_constraint, 10 million rows at 100,000 users).
         backing = (
             sa.select(_pg_constraint.c.conindid)
-            .join(_pg_class, _pg_class.c.oid == _pg_constraint.c.conrelid)
-            .join(_pg_namespace, _pg_namespace.c.oid == _pg_class.c.relnamespace)
-            .where(here, _pg_class.c.relname.in_(chunk))
+            .join(pg_class, pg_class.c.oid == _pg_constraint.c.conrelid)
+            .join(pg_namespace, pg_namespace.c.oid == pg_class.c.relnamespace)
+            .where(here, pg_class.c.relname.in_(chunk))
             .where(_pg_constraint.c.contype.in_(["p", "u", "x"]))
         )
         backs_constraint = set(conn.execute(backing).scalars())
@@ -258,9 +240,5 @@ def _drift(
         name for name in registered if name not in present and name in expected_names
     )
     drift.extra_tables += sorted(name for name in registered if name not in expected_names)
-    if record.template_version < LATEST_TEMPLATE_VERSION:
-        drift.notes.append(
-            f"template version {record.template_version} is behind {LATEST_TEMPLATE_VERSION}"
-            " (run `pathfinder tenants migrate`)"
-        )
+    note_if_behind(drift, record.template_version)
     return drift

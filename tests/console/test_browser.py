@@ -111,11 +111,13 @@ def _enrol_mfa(server: LiveServer) -> tuple[str, list[str]]:
 
 def wait_for(driver: Any, css: str, timeout: float = 30) -> Any:
     """The element, once the page holding it has finished loading."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(driver, timeout)
+    # A page still navigating may fail a script or a lookup: ask again until the timeout.
+    wait = WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,))
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
     return wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css)))
 
@@ -130,16 +132,47 @@ def fill(driver: Any, values: dict[str, str]) -> None:
 
 
 def submit(driver: Any, css: str) -> None:
-    """Press a form's button and wait for the next page."""
+    """Press a form's button and wait for the next page to have loaded.
+
+    The page being left is marked with a script variable; the next one has none. Asking an
+    element of the old page whether it is stale races the navigation (Chromium may answer
+    "Node with given id does not belong to the document" instead of "stale"), and a script
+    run mid-navigation may fail, so the wait retries on any driver error until it times out.
+    """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    old = driver.find_element(By.TAG_NAME, "html")
+    marker = secrets.token_hex(8)
+    driver.execute_script("window.__leaving = arguments[0];", marker)
     driver.find_element(By.CSS_SELECTOR, css).click()
-    wait = WebDriverWait(driver, 30)
-    wait.until(expected_conditions.staleness_of(old))
-    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
+    wait = WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,))
+    wait.until(
+        lambda d: d.execute_script(
+            "return window.__leaving !== arguments[0] && document.readyState === 'complete';",
+            marker,
+        )
+    )
+
+
+def page_html(driver: Any, timeout: float = 30) -> str:
+    """The loaded page's markup.
+
+    Chromium has been seen to answer an empty ``page_source`` for a page whose title is
+    already there, under load: ask again until the document has a body.
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(driver, timeout, ignored_exceptions=(WebDriverException,))
+    return str(
+        wait.until(
+            lambda d: d.execute_script(
+                "return document.readyState === 'complete' && document.body"
+                " ? document.documentElement.outerHTML : null;"
+            )
+        )
+    )
 
 
 def sign_in(console: Console, driver: Any, *, recovery: bool) -> None:
@@ -175,7 +208,8 @@ def test_sign_in_with_mfa(console: Console) -> None:
     assert "/console/sign-in" in driver.current_url
     fill(driver, {"f-login": "chief", "f-password": "not the password"})
     submit(driver, "main form button[type=submit]")
-    assert 'role="alert"' in driver.page_source and "incorrect" in driver.page_source
+    html = page_html(driver)
+    assert 'role="alert"' in html and "incorrect" in html
     fill(driver, {"f-login": "chief", "f-password": PASSWORD})
     submit(driver, "main form button[type=submit]")
     wait_for(driver, "#f-code")
@@ -190,7 +224,7 @@ def test_sign_in_with_mfa(console: Console) -> None:
     cookie = driver.get_cookie("pathfinder_console")
     assert cookie["httpOnly"] is True and cookie["sameSite"] == "Lax"
     submit(driver, ".signout button")
-    assert "You are signed out" in driver.page_source
+    assert "You are signed out" in page_html(driver)
 
 
 def test_invite_and_accept_in_a_second_browser(console: Console, admin: Any) -> None:
@@ -219,7 +253,7 @@ def test_invite_and_accept_in_a_second_browser(console: Console, admin: Any) -> 
     )
     assert status == 200
     admin.get(console.root + "/console/invitations?status=accepted")
-    assert "newcomer@example.com" in admin.page_source
+    assert "newcomer@example.com" in page_html(admin)
 
 
 def test_flag_with_group_override_explained(console: Console, admin: Any) -> None:
@@ -243,7 +277,7 @@ def test_flag_with_group_override_explained(console: Console, admin: Any) -> Non
     submit(admin, "tbody a")
     Select(admin.find_element(By.ID, "group-id")).select_by_visible_text("beta")
     submit(admin, "form[action$='/group'] button[type=submit]")
-    assert "The group is changed" in admin.page_source
+    assert "The group is changed" in page_html(admin)
 
     admin.get(console.root + "/console/flags")
     fill(admin, {"flag-key": "new_editor", "flag-name": "New editor", "flag-default": "false"})
@@ -252,7 +286,7 @@ def test_flag_with_group_override_explained(console: Console, admin: Any) -> Non
     Select(admin.find_element(By.ID, "ov-group")).select_by_visible_text("beta")
     fill(admin, {"ov-value": "true", "ov-reason": "beta testers"})
     submit(admin, "form[action$='/overrides'] button[type=submit]")
-    assert "Override added" in admin.page_source
+    assert "Override added" in page_html(admin)
     fill(admin, {"explain-user": "tester"})
     submit(admin, "form[method=get] button[type=submit]")
     explanation = admin.find_element(By.ID, "explanation").text
@@ -278,7 +312,8 @@ def test_read_an_audit_row(console: Console, admin: Any) -> None:
     submit(admin, "form.filters button")
     submit(admin, "tbody a")
     assert admin.find_element(By.TAG_NAME, "h1").text.startswith("Audit row")
-    assert "user_invited" in admin.page_source and '"role": "user"' in admin.page_source
+    html = page_html(admin)
+    assert "user_invited" in html and '"role": "user"' in html
 
 
 PAGES = (

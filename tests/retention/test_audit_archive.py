@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -105,3 +106,31 @@ def test_the_retention_policy_archives_the_audit_log(
     assert report.details["audit_log"]["seq_from"] == 1
     assert [p.name for p in folder.iterdir()] == ["audit-000000000001-000000000004.jsonl.gz"]
     assert len(audit_rows(db)) >= 4
+
+
+def test_two_archive_runs_at_once_archive_each_row_once(app: Flask, db: Database) -> None:
+    """The scheduled job and a DBA's `retention run` may start together (two processes on
+    PostgreSQL; two threads here, each with its own connections): neither may fail on the
+    other's range or write it twice."""
+    write_events(app, db, 12)
+    seal(app, db)
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        start.wait()
+        try:
+            _archive(app, db, rows_per_file=2)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+
+    assert errors == []
+    ranges = [(a["seq_from"], a["seq_to"]) for a in _archives(db)]
+    archived = [seq for first, last in ranges for seq in range(first, last + 1)]
+    assert archived == list(range(1, 13))

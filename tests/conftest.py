@@ -99,6 +99,7 @@ def make_app(database_url: str, instance_path: Path, **overrides: Any) -> Flask:
         "RATELIMIT_PASSWORD_RESET": "10000 per minute",
         "RATELIMIT_LOGIN_ACCOUNT": "10000 per minute",
         "RATELIMIT_PASSWORD_RESET_ACCOUNT": "10000 per minute",
+        "RATELIMIT_SHARE_LINK": "10000 per minute",
         # Request audit rows written at once, so a test reads them right after its request;
         # tests/audit/test_request_rows.py covers the batched writer.
         "AUDIT_REQUEST_FLUSH_SECONDS": 0,

@@ -31,6 +31,10 @@ AUTH_DEFAULTS: dict[str, Any] = {
     # Per account, from any number of addresses (an attacker spreading a guessing run).
     "RATELIMIT_LOGIN_ACCOUNT": "30 per 10 minutes",
     "RATELIMIT_PASSWORD_RESET_ACCOUNT": "5 per hour",
+    # Every CPA share-link request (/cpa/links/{token}/...) from one address, whatever the
+    # operation: the token is the credential, so guessing runs are bounded like sign-in.
+    # A reviewer reading a report sends a few requests a page.
+    "RATELIMIT_SHARE_LINK": "300 per minute",
     "RATELIMIT_STORAGE_URI": "memory://",
 }
 

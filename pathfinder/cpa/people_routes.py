@@ -24,6 +24,7 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from pathfinder.api.contract import ResponseSpec, contract
+from pathfinder.api.ratelimit import enforce_limit
 from pathfinder.api.validation import parse_body, parse_query
 from pathfinder.auth.policy import public, requires
 from pathfinder.auth.routes import caller
@@ -66,9 +67,14 @@ MEETINGS = ("cpa-mentor-meetings",)
 ACCOUNT_PREFIX = "/cpa/shared/<id:share_id>"
 LINK_PREFIX = "/cpa/links/<token:token>"
 ACCOUNT_NOTE = "\n\nAs the account that accepted share `share_id`."
+# One counter per address for every link operation: a token guessed on any of them counts.
+LINK_LIMIT = "RATELIMIT_SHARE_LINK"
+LINK_LIMIT_SCOPE = "cpa.share_link"
 LINK_NOTE = (
     "\n\nAs the holder of a link share: `token` is the link's token. A token that opens "
-    "nothing is 404, a revoked or expired share 410."
+    "nothing is 404, a revoked or expired share 410. Link requests are rate-limited per "
+    "client address (`RATELIMIT_SHARE_LINK`, 300 a minute by default): over it, 429 "
+    "with `Retry-After`."
 )
 
 
@@ -91,6 +97,7 @@ def grantee_operation(
             return (jsonify(answer), status) if status != 204 else ("", 204)
 
         def link_view(token: str, **path: str) -> ResponseReturnValue:
+            enforce_limit(LINK_LIMIT, scope=LINK_LIMIT_SCOPE)
             answer, status = handler(GrantKey(token=token), **path)
             return (jsonify(answer), status) if status != 204 else ("", 204)
 

@@ -81,6 +81,7 @@ SERVER_SETTINGS = {
     "RATELIMIT_REFRESH": "1000000 per minute",
     "RATELIMIT_PASSWORD_RESET": "1000000 per minute",
     "RATELIMIT_PASSWORD_RESET_ACCOUNT": "1000000 per minute",
+    "RATELIMIT_SHARE_LINK": "1000000 per minute",
 }
 # Who runs what, by the least role the document gives each operation (`x-pathfinder-role`;
 # public operations have `security: []`). The user takes the user's and the public ones,

@@ -9,6 +9,7 @@ recorded the proxy.
 from __future__ import annotations
 
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,37 @@ def test_one_account_is_limited_whatever_the_address(database_url: str, tmp_path
     with live_server(database_url, tmp_path / "instance", settings) as server:
         answers = [_login(server, "Victim", f"192.0.2.{n}") for n in range(1, 13)]
     assert answers.count(429) == 7, answers
+
+
+def test_share_link_guesses_get_exactly_the_limit_across_four_workers(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Concurrent guesses at CPA share-link tokens, over several link operations, from one
+    address: the limit is one counter in Redis, not one per worker."""
+    prepare_database(database_url, tmp_path / "instance")
+    settings = _settings(RATELIMIT_SHARE_LINK="12 per minute")
+    unknown_id = "01J" + "0" * 23
+    suffixes = ("", f"/reports/{unknown_id}", f"/experiences/{unknown_id}")
+
+    def guess(n: int) -> int:
+        token = secrets.token_urlsafe(32)
+        status, _ = server.call(
+            "GET",
+            f"/cpa/links/{token}{suffixes[n % len(suffixes)]}",
+            headers={"X-Forwarded-For": "198.51.100.9"},
+        )
+        return status
+
+    with live_server(database_url, tmp_path / "instance", settings) as server:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(guess, range(36)))
+        elsewhere = server.call(
+            "GET",
+            f"/cpa/links/{secrets.token_urlsafe(32)}",
+            headers={"X-Forwarded-For": "192.0.2.1"},
+        )[0]
+        log = server.log()
+    assert answers.count(429) == 24, answers
+    assert all(a == 404 for a in answers if a != 429), answers
+    assert elsewhere == 404
+    assert "Traceback" not in log

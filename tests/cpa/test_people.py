@@ -312,6 +312,48 @@ def test_expiry_ends_access_at_once(client: FlaskClient, auth: AuthActions, db: 
     assert client.get(f"{API}/shares/{link['id']}", headers=cand).get_json()["state"] == "expired"
 
 
+def test_link_requests_share_one_rate_limit_per_address(
+    app: Flask, client: FlaskClient, auth: AuthActions, db: Database
+) -> None:
+    """A link token is a credential: requests with any token, on any link operation, count
+    toward one limit per address; account grantees and other addresses are not held back."""
+    cand = auth.headers(auth.register("candi"))
+    report = create_report(client, cand, "2024-01-01", "2024-06-30")
+    link = share(
+        client,
+        cand,
+        report_id=report["id"],
+        role="mentor",
+        scope="read",
+        grantee_kind="link",
+        email="m@example.com",
+    )
+    app.config["RATELIMIT_SHARE_LINK"] = "3 per minute"
+    here = {"REMOTE_ADDR": "198.51.100.20"}
+    lp = f"{API}/links/{link['link_token']}"
+    statuses = [
+        client.get(lp, environ_base=here).status_code,
+        client.get(f"{lp}/reports/{report['id']}", environ_base=here).status_code,
+        client.get(f"{API}/links/{'x' * 43}", environ_base=here).status_code,  # a guess
+        client.get(lp, environ_base=here).status_code,
+    ]
+    assert statuses == [200, 200, 404, 429]
+    limited = client.get(lp, environ_base=here)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+    assert limited.mimetype == "application/problem+json"
+    assert limited.get_json()["type"].endswith("rate-limited")
+    assert client.get(lp, environ_base={"REMOTE_ADDR": "198.51.100.21"}).status_code == 200
+    assert client.get(f"{API}/shares", headers=cand, environ_base=here).status_code == 200
+    with db.transaction() as conn:
+        refused = conn.execute(
+            sa.select(audit_log.c.details).where(
+                audit_log.c.event_type == "excess_rate_limit_exceeded"
+            )
+        ).all()
+    assert refused and all("cpa.share_link" in str(row.details) for row in refused)
+    assert link["link_token"] not in str([row.details for row in refused])
+
+
 def test_comments_threads_mentions_and_private_notes(
     app: Flask, client: FlaskClient, auth: AuthActions, db: Database
 ) -> None:

@@ -29,6 +29,7 @@ OPEN_LIMITS = {
     "RATELIMIT_LOGIN": "100000 per minute",
     "RATELIMIT_LOGIN_ACCOUNT": "100000 per minute",
     "RATELIMIT_REGISTER": "100000 per minute",
+    "RATELIMIT_SHARE_LINK": "100000 per minute",
 }
 READERS_PER_GRANTEE = 3
 

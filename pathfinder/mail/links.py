@@ -9,7 +9,9 @@ declared once here, with two ways to reach it:
   as the contract the front end implements: each page calls the API operation beside it);
 * unset (the API is used directly): the mail gives the API request itself, on
   ``PUBLIC_BASE_URL`` (the address clients reach the API at), and a link to a ``GET``
-  operation that shows what the token is for, where one exists.
+  operation that shows what the token is for, where one exists; where this server has a
+  page of its own for the action (an invitation's ``/console/join/<token>``), that link
+  comes first, for a reader with nothing but a browser.
 
 Both settings are checked at start-up (:func:`check_base_urls`): an absolute http(s) URL
 without query or fragment; a trailing slash is ignored.
@@ -29,6 +31,9 @@ from flask import current_app
 from pathfinder.config import ConfigurationError
 
 API_PREFIX = "/api/v1"
+# How a mail introduces a link to this server's own page, and to an operation to look at.
+IN_A_BROWSER = "In a browser: "
+SEE_IT = "See it: "
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 
 
@@ -36,8 +41,9 @@ DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 class MailAction:
     """One thing a mail asks for: the front-end page, and the API operation behind it.
 
-    ``"{token}"`` in ``page``, ``api_path``, ``preview`` or a ``body`` value is replaced by
-    the mail's token; ``"<...>"`` body values are for the reader to fill in.
+    ``"{token}"`` in ``page``, ``api_path``, ``preview``, ``own_page`` or a ``body`` value
+    is replaced by the mail's token; ``"<...>"`` body values are for the reader to fill in.
+    ``own_page`` is a page this server serves (under ``PUBLIC_BASE_URL``) for the action.
     """
 
     page: str
@@ -46,6 +52,7 @@ class MailAction:
     body: Mapping[str, str] = field(default_factory=dict)
     preview: str | None = None
     signed_in: bool = False
+    own_page: str | None = None
 
 
 ACTIONS: Mapping[str, MailAction] = {
@@ -55,6 +62,7 @@ ACTIONS: Mapping[str, MailAction] = {
         api_path="/invitations/{token}/accept",
         body={"username": "<a username>", "password": "<a password>"},
         preview="/invitations/{token}",
+        own_page="/console/join/{token}",
     ),
     "verify_email": MailAction(
         page="/verify-email?token={token}",
@@ -147,8 +155,10 @@ def action_text(name: str, token: str | None = None) -> str:
         return f"{frontend}{_fill(action.page, token)}"
     api = f"{public_base_url()}{API_PREFIX}"
     lines = []
+    if action.own_page is not None:
+        lines += [f"{IN_A_BROWSER}{public_base_url()}{_fill(action.own_page, token)}", ""]
     if action.preview is not None:
-        lines += [f"See it: {api}{_fill(action.preview, token)}", ""]
+        lines += [f"{SEE_IT}{api}{_fill(action.preview, token)}", ""]
     lines.append(f"{action.method} {api}{_fill(action.api_path, token)}")
     if action.signed_in:
         lines.append("Authorization: Bearer <your access token, from signing in>")
@@ -164,12 +174,13 @@ _REQUEST_LINE = re.compile(r"^(GET|POST|PUT|PATCH|DELETE) (\S+)$", re.MULTILINE)
 def requests_in(body: str) -> list[tuple[str, str]]:
     """(method, URL) of each request or link a mail body gives, in order of appearance.
 
-    A ``See it:`` link or a bare URL is a ``GET``. Kept beside :func:`action_text`, the
-    format it reads, so the tests that follow every mailed link cannot drift from it.
+    An ``In a browser:`` or ``See it:`` link, or a bare URL, is a ``GET``. Kept beside
+    :func:`action_text`, the format it reads, so the tests that follow every mailed link
+    cannot drift from it.
     """
     found = []
     for line in body.splitlines():
-        line = line.strip().removeprefix("See it: ")
+        line = line.strip().removeprefix(SEE_IT).removeprefix(IN_A_BROWSER)
         match = _REQUEST_LINE.match(line)
         if match:
             found.append((match.group(1), match.group(2)))

@@ -160,15 +160,24 @@ def _route_exists(app: Flask, method: str, path: str) -> bool:
 def follow_api_mail(
     app: Flask, body: str, headers: dict[str, str] | None = None, **fill: str
 ) -> list[int]:
-    """Make every request a mail gives, with its JSON body; ``fill`` replaces ``<...>``."""
+    """Make every request a mail gives, with its JSON body; ``fill`` replaces ``<...>``.
+
+    A link to one of this server's own pages (the console's) must open an HTML page.
+    """
     client = app.test_client()
     document = next((json.loads(line) for line in body.splitlines() if line.startswith("{")), None)
     statuses = []
     requests = requests_in(body)
     assert requests, body
     for method, url in requests:
-        assert url.startswith(f"{API}/api/v1/"), url
         parts = urlsplit(url)
+        if url.startswith(f"{API}/console/"):
+            assert method == "GET", url
+            page = client.get(parts.path)
+            assert page.status_code == 200 and page.mimetype == "text/html", url
+            statuses.append(page.status_code)
+            continue
+        assert url.startswith(f"{API}/api/v1/"), url
         assert _route_exists(app, method, parts.path), f"{method} {url}: no such route"
         sent = None
         if method != "GET" and document is not None:
@@ -185,9 +194,11 @@ def test_without_a_front_end_each_mail_gives_api_requests_that_work(api_only: Fl
     box = Mailbox(api_only)
 
     invitation = box.invitation()
+    # The console's page for the invitation, the invitation, and the request accepting it.
+    assert [url for _, url in requests_in(invitation)][0].startswith(f"{API}/console/join/")
     assert follow_api_mail(
         api_only, invitation, username="newcomer", password=DEFAULT_PASSWORD
-    ) == [200, 201]
+    ) == [200, 200, 201]
 
     verification, headers = box.verification()
     assert follow_api_mail(api_only, verification) == [200]

@@ -5,6 +5,7 @@ comments, notifications, and revocation taking effect on the next request."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -291,7 +292,10 @@ def test_ppr_certification_by_program_leader(client: FlaskClient, auth: AuthActi
     assert ok.get_json()["verification"]["pert_status"] == "verified"
 
 
-def test_expiry_ends_access_at_once(client: FlaskClient, auth: AuthActions, db: Database) -> None:
+def _read_only_link(
+    client: FlaskClient, auth: AuthActions
+) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+    """A candidate's headers, a report of theirs and a read-only link share of it."""
     cand = auth.headers(auth.register("candi"))
     report = create_report(client, cand, "2024-01-01", "2024-06-30")
     link = share(
@@ -303,6 +307,11 @@ def test_expiry_ends_access_at_once(client: FlaskClient, auth: AuthActions, db: 
         grantee_kind="link",
         email="m@example.com",
     )
+    return cand, report, link
+
+
+def test_expiry_ends_access_at_once(client: FlaskClient, auth: AuthActions, db: Database) -> None:
+    cand, report, link = _read_only_link(client, auth)
     lp = f"{API}/links/{link['link_token']}"
     assert client.get(lp).status_code == 200
     with db.transaction() as conn:
@@ -317,17 +326,7 @@ def test_link_requests_share_one_rate_limit_per_address(
 ) -> None:
     """A link token is a credential: requests with any token, on any link operation, count
     toward one limit per address; account grantees and other addresses are not held back."""
-    cand = auth.headers(auth.register("candi"))
-    report = create_report(client, cand, "2024-01-01", "2024-06-30")
-    link = share(
-        client,
-        cand,
-        report_id=report["id"],
-        role="mentor",
-        scope="read",
-        grantee_kind="link",
-        email="m@example.com",
-    )
+    cand, report, link = _read_only_link(client, auth)
     app.config["RATELIMIT_SHARE_LINK"] = "3 per minute"
     here = {"REMOTE_ADDR": "198.51.100.20"}
     lp = f"{API}/links/{link['link_token']}"

@@ -107,8 +107,10 @@ stop_everything() {
   stop_all
 }
 trap stop_everything EXIT
+# Python's urllib, not curl: a fresh machine need not have curl.
 for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$OIDC_PORT/__test/health" >/dev/null 2>&1 && break
+  .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' \
+    "http://127.0.0.1:$OIDC_PORT/__test/health" >/dev/null 2>&1 && break
   sleep 0.1
 done
 export PATHFINDER_TEST_OIDC_URL="http://127.0.0.1:$OIDC_PORT"

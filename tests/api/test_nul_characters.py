@@ -11,19 +11,14 @@ from __future__ import annotations
 from flask.testing import FlaskClient
 
 from tests.conftest import AuthActions
-
-
-def _fields(response) -> list[str]:  # type: ignore[no-untyped-def]
-    assert response.status_code == 422, response.get_json()
-    assert response.mimetype == "application/problem+json"
-    return [error["field"] for error in response.get_json()["errors"]]
+from tests.problems import invalid_fields
 
 
 def test_nul_in_a_nested_json_value_names_its_field(client: FlaskClient, auth: AuthActions) -> None:
     headers = auth.headers(auth.register("nul_body"))
     body = {"privacy_settings": {"share": ["ok", "bad\u0000value"]}}
     response = client.put("/api/v1/me/preferences", headers=headers, json=body)
-    assert _fields(response) == ["privacy_settings.share.1"]
+    assert invalid_fields(response) == ["privacy_settings.share.1"]
     # Nothing was stored, and the same document without NUL is accepted.
     body["privacy_settings"]["share"][1] = "good"
     assert client.put("/api/v1/me/preferences", headers=headers, json=body).status_code == 200
@@ -33,13 +28,13 @@ def test_nul_in_a_json_key_is_refused(client: FlaskClient, auth: AuthActions) ->
     headers = auth.headers(auth.register("nul_key"))
     body = {"privacy_settings": {"a\u0000b": 1}}
     response = client.put("/api/v1/me/preferences", headers=headers, json=body)
-    assert _fields(response) == ["privacy_settings"]
+    assert invalid_fields(response) == ["privacy_settings"]
 
 
 def test_nul_in_a_query_or_path_value_is_refused(client: FlaskClient, auth: AuthActions) -> None:
     headers = auth.headers(auth.register("nul_query"))
     query = client.get("/api/v1/me/experiences?company=a%00b", headers=headers)
-    assert _fields(query) == ["company"]
+    assert invalid_fields(query) == ["company"]
     # Every path parameter is routed by its pattern (an id, a token, a flag key), so a
     # segment with NUL in it names no route at all.
     assert client.get("/api/v1/invitations/abc%00def").status_code == 404

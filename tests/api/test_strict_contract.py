@@ -17,14 +17,9 @@ from flask.testing import FlaskClient
 
 from pathfinder.api.openapi import RULES_EXTENSION, document_of
 from tests.conftest import AuthActions
+from tests.problems import invalid_fields
 
 JSON = {"Content-Type": "application/json"}
-
-
-def fields(response: Any) -> list[str]:
-    assert response.status_code == 422, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    return [error["field"] for error in response.get_json()["errors"]]
 
 
 def schema_of(app: Flask, name: str) -> dict[str, Any]:
@@ -43,13 +38,13 @@ def test_a_date_is_an_iso_string_only(
         "assessment_source": "self",
     }
     answer = client.post("/api/v1/me/analytics/skills-progression", headers=headers, json=body)
-    assert fields(answer) == ["assessed_on"]
+    assert invalid_fields(answer) == ["assessed_on"]
 
 
 def test_a_date_in_the_query_is_an_iso_string_only(client: FlaskClient, auth: AuthActions) -> None:
     headers = auth.headers(auth.register("qdates"))
     answer = client.get("/api/v1/cpa/progress?per_start_date=0", headers=headers)
-    assert fields(answer) == ["per_start_date"]
+    assert invalid_fields(answer) == ["per_start_date"]
     ok = client.get("/api/v1/cpa/progress?per_start_date=2024-01-01", headers=headers)
     assert ok.status_code == 200
 
@@ -63,11 +58,11 @@ def test_a_date_time_needs_its_offset(client: FlaskClient, auth: AuthActions) ->
         answer = client.post(
             "/api/v1/admin/flags", headers=headers, json={**flag, "active_from": value}
         )
-        assert fields(answer) == ["active_from"], value
+        assert invalid_fields(answer) == ["active_from"], value
     made = client.post(
         "/api/v1/admin/flags", headers=headers, json={**flag, "active_from": "2030-01-01T00:00Z"}
     )
-    assert fields(made) == ["active_from"]  # RFC 3339 has seconds
+    assert invalid_fields(made) == ["active_from"]  # RFC 3339 has seconds
     made = client.post(
         "/api/v1/admin/flags",
         headers=headers,
@@ -79,13 +74,15 @@ def test_a_date_time_needs_its_offset(client: FlaskClient, auth: AuthActions) ->
 def test_numbers_and_integers_are_json_numbers(client: FlaskClient, auth: AuthActions) -> None:
     headers = auth.headers(auth.register("numbers"))
     skills = "/api/v1/me/skills"
-    assert fields(
+    assert invalid_fields(
         client.post(skills, headers=headers, json={"name": "Go", "years_experience": "2"})
     )
-    assert fields(
+    assert invalid_fields(
         client.post(skills, headers=headers, json={"name": "Go", "proficiency_level": "3"})
     )
-    assert fields(client.post(skills, headers=headers, json={"name": "Go", "is_primary": "true"}))
+    assert invalid_fields(
+        client.post(skills, headers=headers, json={"name": "Go", "is_primary": "true"})
+    )
 
 
 def test_decimals_are_documented_as_numbers(app: Flask) -> None:
@@ -102,7 +99,7 @@ def test_registration_reports_every_mistake_at_once(client: FlaskClient, auth: A
         "/api/v1/auth/register",
         json={"username": "x" * 31, "email": "not-an-address", "password": "short"},
     )
-    assert sorted(fields(answer)) == ["email", "password", "username"]
+    assert sorted(invalid_fields(answer)) == ["email", "password", "username"]
     # A password rule beside a field error: the password names the (valid) username.
     answer = client.post(
         "/api/v1/auth/register",
@@ -122,7 +119,7 @@ def test_a_type_error_does_not_hide_a_rule(client: FlaskClient, auth: AuthAction
         "team_size": "ten",
     }
     answer = client.post("/api/v1/me/experiences", headers=headers, json=body)
-    assert sorted(fields(answer)) == ["end_date", "team_size"]
+    assert sorted(invalid_fields(answer)) == ["end_date", "team_size"]
 
 
 def test_each_item_of_a_bulk_is_checked(client: FlaskClient, auth: AuthActions) -> None:
@@ -132,7 +129,7 @@ def test_each_item_of_a_bulk_is_checked(client: FlaskClient, auth: AuthActions) 
         {"title": "B", "start_date": "2020-01-01", "end_date": "2019-01-01"},
     ]
     answer = client.post("/api/v1/me/experiences/bulk", headers=headers, json={"items": items})
-    assert sorted(fields(answer)) == ["items.0.start_date", "items.1.end_date"]
+    assert sorted(invalid_fields(answer)) == ["items.0.start_date", "items.1.end_date"]
 
 
 def test_a_field_that_cannot_be_cleared_is_not_nullable(
@@ -143,7 +140,7 @@ def test_a_field_that_cannot_be_cleared_is_not_nullable(
     headers = auth.headers(auth.register("nulls"))
     skill = client.post("/api/v1/me/skills", headers=headers, json={"name": "Go"}).get_json()
     answer = client.patch(f"/api/v1/me/skills/{skill['id']}", headers=headers, json={"name": None})
-    assert fields(answer) == ["name"]
+    assert invalid_fields(answer) == ["name"]
 
 
 def test_the_document_states_the_server_s_own_limits(app: Flask) -> None:
@@ -193,14 +190,14 @@ def test_a_length_is_that_of_the_text_as_sent(client: FlaskClient, auth: AuthAct
     headers = auth.headers(auth.register("lengths"))
     dates = {"start_date": "2020-01-01", "is_current": True}
     too_long = {"title": "a" * 200 + " ", **dates}
-    assert fields(client.post("/api/v1/me/experiences", headers=headers, json=too_long)) == [
-        "title"
-    ]
+    assert invalid_fields(
+        client.post("/api/v1/me/experiences", headers=headers, json=too_long)
+    ) == ["title"]
     at_limit = {"title": " " + "a" * 198 + " ", **dates}
     created = client.post("/api/v1/me/experiences", headers=headers, json=at_limit)
     assert created.status_code == 201 and created.get_json()["title"] == "a" * 198
     query = client.get("/api/v1/me/experiences?q=" + "a" * 200 + "%20", headers=headers)
-    assert fields(query) == ["q"]
+    assert invalid_fields(query) == ["q"]
 
 
 def test_notes_and_phone_numbers_are_documented_as_the_server_reads_them(app: Flask) -> None:

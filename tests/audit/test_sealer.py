@@ -3,7 +3,6 @@ rolled-back numbers, concurrent sealers, and a sealer that refuses a rewritten h
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from pathfinder.audit.sealer import SealRefused
 from pathfinder.db import Database
 from pathfinder.schema.shared.security import audit_checkpoints, audit_leaves
 from tests.audit import audit_rows, execute, seal, verify, write_events
+from tests.concurrency import run_at_once
 
 pg_only = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
@@ -96,20 +96,7 @@ def test_a_rolled_back_number_is_settled_as_a_gap(app: Flask, db: Database) -> N
 def test_concurrent_sealers_build_one_tree(app: Flask, db: Database) -> None:
     write_events(app, db, 30)
     app.config["AUDIT_SEAL_BATCH_SIZE"] = 4
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            seal(app, db)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    run_at_once(lambda: seal(app, db), 3)
     assert sorted(_leaf_seqs(db)) == [r["seq"] for r in audit_rows(db)]
     report = verify(app, db)
     assert report.ok and report.tree_size == 30, report.findings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -16,6 +15,7 @@ from pathfinder.provisioning.verify import verify_user
 from pathfinder.schema.naming import InvalidUsername
 from pathfinder.schema.shared.system import tenant_objects, tenant_provisioning
 from pathfinder.schema.tenant import LATEST_TEMPLATE_VERSION, tenant_tables
+from tests.concurrency import run_at_once
 from tests.provisioning.helpers import (
     all_table_names,
     catalog_objects,
@@ -166,24 +166,7 @@ def test_failure_while_deprovisioning_then_rerun_finishes(db: Database, when: st
 
 
 def test_concurrent_provisions_of_one_user_make_one_table_set(db: Database) -> None:
-    results: list[object] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
-
-    def provision() -> None:
-        try:
-            barrier.wait()
-            results.append(Provisioner(db).provision("racer").outcome)
-        except BaseException as exc:  # noqa: BLE001 - reported through the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=provision) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    assert errors == []
+    results = run_at_once(lambda: Provisioner(db).provision("racer").outcome, 4)
     assert sorted(results) == ["already_ready"] * 3 + ["created"]
     assert registered(db, "racer") == expected_objects(db, "racer")
     assert verify_user(db, "racer").clean

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from pathfinder.db import Database
 from pathfinder.jobs.retention import apply_retention
 from pathfinder.schema.shared.security import audit_archives
 from tests.audit import audit_rows, seal, verify, write_events
+from tests.concurrency import run_at_once
 
 LATER = datetime.now(UTC) + timedelta(days=1)
 
@@ -114,23 +114,7 @@ def test_two_archive_runs_at_once_archive_each_row_once(app: Flask, db: Database
     other's range or write it twice."""
     write_events(app, db, 12)
     seal(app, db)
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        start.wait()
-        try:
-            _archive(app, db, rows_per_file=2)
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
-            errors.append(exc)
-
-    workers = [threading.Thread(target=run) for _ in range(2)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(60)
-
-    assert errors == []
+    run_at_once(lambda: _archive(app, db, rows_per_file=2), 2)
     ranges = [(a["seq_from"], a["seq_to"]) for a in _archives(db)]
     archived = [seq for first, last in ranges for seq in range(first, last + 1)]
     assert archived == list(range(1, 13))

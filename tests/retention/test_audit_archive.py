@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -109,12 +112,68 @@ def test_the_retention_policy_archives_the_audit_log(
 
 
 def test_two_archive_runs_at_once_archive_each_row_once(app: Flask, db: Database) -> None:
-    """The scheduled job and a DBA's `retention run` may start together (two processes on
-    PostgreSQL; two threads here, each with its own connections): neither may fail on the
-    other's range or write it twice."""
+    """The scheduled job and a DBA's `retention run` may start together: neither may fail
+    on the other's range or write it twice (two threads, each with its own connections;
+    two processes below)."""
     write_events(app, db, 12)
     seal(app, db)
     run_at_once(lambda: _archive(app, db, rows_per_file=2), 2)
     ranges = [(a["seq_from"], a["seq_to"]) for a in _archives(db)]
     archived = [seq for first, last in ranges for seq in range(first, last + 1)]
     assert archived == list(range(1, 13))
+
+
+# A process of its own: the app on the same database and instance, released by a file.
+_ARCHIVER = """
+import sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from pathfinder.audit.archive import archive_audit_log, archive_directory
+from pathfinder.db import get_database
+from tests.conftest import make_app
+
+url, instance, cutoff, ready, go = sys.argv[1:6]
+app = make_app(url, Path(instance))
+with app.app_context():
+    db = get_database(app)
+    Path(ready).touch()
+    while not Path(go).exists():
+        time.sleep(0.01)
+    report = archive_audit_log(
+        db, datetime.fromisoformat(cutoff), directory=archive_directory(app),
+        now=datetime.now(UTC), rows_per_file=2,
+    )
+    print(report.rows)
+"""
+
+
+def test_two_archiving_processes_archive_each_row_once(
+    app: Flask, db: Database, tmp_path: Path
+) -> None:
+    """As the scheduler and a DBA's command meet in production: two processes, on
+    PostgreSQL a row lock in the database, on SQLite a file lock in the instance."""
+    write_events(app, db, 12)
+    seal(app, db)
+    go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{n}" for n in (1, 2)]
+    settings = [str(app.config["DATABASE_URL"]), app.instance_path, LATER.isoformat()]
+    processes = [
+        subprocess.Popen(  # noqa: S603 - this interpreter, with the code above
+            [sys.executable, "-c", _ARCHIVER, *settings, str(flag), str(go)],
+            cwd=Path(__file__).resolve().parents[2],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for flag in ready
+    ]
+    deadline = time.monotonic() + 60
+    while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go.touch()
+    outputs = [process.communicate(timeout=120) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert sorted(int(out) for out, _ in outputs) == [0, 12]
+    ranges = [(a["seq_from"], a["seq_to"]) for a in _archives(db)]
+    assert [seq for first, last in ranges for seq in range(first, last + 1)] == list(range(1, 13))
+    assert len(list(archive_directory(app).iterdir())) == 6

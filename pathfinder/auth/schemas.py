@@ -18,7 +18,7 @@ from pathfinder.schema.naming import (
 )
 from pathfinder.security.passwords import MAX_LENGTH as PASSWORD_MAX
 from pathfinder.security.passwords import MIN_LENGTH as PASSWORD_MIN
-from pathfinder.security.passwords import WeakPassword, check_password_policy
+from pathfinder.security.passwords import contains_email, contains_username, weak_on_its_own
 
 # Deliberately simple: one @, at most 64 characters before it, a dot in the domain, and no
 # spaces or control characters. The excluded class is spelled out (no \s) so that Python
@@ -95,39 +95,27 @@ Password = Annotated[
 ]
 
 
-def _policy(field: str, **others: str) -> Any:
-    """A rule check: the password policy on ``field``, given the ``others`` it compares with."""
-
-    def check(values: Mapping[str, Any]) -> str | None:
-        context = {key: str(values[name]) for key, name in others.items()}
-        try:
-            check_password_policy(values[field], **context)
-        except WeakPassword as exc:
-            return str(exc)
-        return None
-
-    return check
-
-
 COMMON_PASSWORD = "not a common or repetitive password"  # noqa: S105 - a rule's text
 
 
 def password_rules(field: str) -> tuple[Rule, ...]:
     """The policy rules of a new password sent with the username and e-mail it is checked
     against (registration)."""
+    # Each rule checks its own part of the policy, so a password breaking one part is
+    # reported once, and one breaking several is reported for each.
     return (
-        Rule(field, COMMON_PASSWORD, (field,), _policy(field)),
+        Rule(field, COMMON_PASSWORD, (field,), lambda v: weak_on_its_own(v[field])),
         Rule(
             field,
             "does not contain the username",
             (field, "username"),
-            _policy(field, username="username"),
+            lambda v: contains_username(v[field], str(v["username"])),
         ),
         Rule(
             field,
             "does not contain the e-mail address's local part (4 characters or more)",
             (field, "email"),
-            _policy(field, email="email"),
+            lambda v: contains_email(v[field], str(v["email"])),
         ),
     )
 

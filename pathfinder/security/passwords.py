@@ -63,24 +63,45 @@ class WeakPassword(ValueError):
     """The password breaks the policy; the message says which rule."""
 
 
+def weak_on_its_own(password: str) -> str | None:
+    """What makes ``password`` unacceptable whoever uses it (length, a well-known or
+    repetitive password), or None."""
+    if len(password) < MIN_LENGTH:
+        return f"password must have at least {MIN_LENGTH} characters"
+    if len(password) > MAX_LENGTH:
+        return f"password must have at most {MAX_LENGTH} characters"
+    if is_common_password(password) or len(set(password)) < 4:
+        return "password is too common or too repetitive"
+    return None
+
+
+def contains_username(password: str, username: str) -> str | None:
+    if username and username.lower() in password.lower():
+        return "password must not contain the username"
+    return None
+
+
+def contains_email(password: str, email: str) -> str | None:
+    local_part = email.split("@", 1)[0].lower()
+    if len(local_part) >= 4 and local_part in password.lower():
+        return "password must not contain the e-mail address"
+    return None
+
+
 def check_password_policy(password: str, *, username: str = "", email: str = "") -> None:
     """Raise :class:`WeakPassword` unless ``password`` is acceptable.
 
     Length is what matters most (NIST SP 800-63B): at least 12 characters, no composition
-    rules, but not the username, the e-mail address or a well-known password.
+    rules, but not the username, the e-mail address or a well-known password. Each part is
+    a function of its own, so a request's rules can report each broken one once.
     """
-    if len(password) < MIN_LENGTH:
-        raise WeakPassword(f"password must have at least {MIN_LENGTH} characters")
-    if len(password) > MAX_LENGTH:
-        raise WeakPassword(f"password must have at most {MAX_LENGTH} characters")
-    lowered = password.lower()
-    if is_common_password(password) or len(set(password)) < 4:
-        raise WeakPassword("password is too common or too repetitive")
-    if username and username.lower() in lowered:
-        raise WeakPassword("password must not contain the username")
-    local_part = email.split("@", 1)[0].lower()
-    if len(local_part) >= 4 and local_part in lowered:
-        raise WeakPassword("password must not contain the e-mail address")
+    for broken in (
+        weak_on_its_own(password),
+        contains_username(password, username),
+        contains_email(password, email),
+    ):
+        if broken is not None:
+            raise WeakPassword(broken)
 
 
 @dataclass

@@ -110,6 +110,25 @@ def test_registration_reports_every_mistake_at_once(client: FlaskClient, auth: A
     assert "username" in next(e["message"] for e in errors if e["field"] == "password")
 
 
+def test_each_broken_part_of_the_password_policy_is_reported_once(
+    client: FlaskClient, auth: AuthActions
+) -> None:
+    """Each password rule checks its own part of the policy: a repetitive password is one
+    error (it was three, one per rule), and one naming the username and the e-mail address
+    is two."""
+    auth.allow_self_registration()
+    repetitive = {"username": "dana", "email": "dana@example.com", "password": "a" * 15}
+    answer = client.post("/api/v1/auth/register", json=repetitive)
+    assert invalid_fields(answer) == ["password"]
+    assert "too common" in answer.get_json()["errors"][0]["message"]
+    both = {"username": "dana", "email": "harbour@example.com", "password": "dana harbour 77"}
+    messages = [
+        e["message"] for e in client.post("/api/v1/auth/register", json=both).json["errors"]
+    ]
+    assert len(messages) == 2
+    assert any("username" in m for m in messages) and any("e-mail" in m for m in messages)
+
+
 def test_a_type_error_does_not_hide_a_rule(client: FlaskClient, auth: AuthActions) -> None:
     headers = auth.headers(auth.register("rules"))
     body = {

@@ -11,7 +11,12 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from pathfinder.api.errors import Problem
-from pathfinder.api.validation import ValidationProblem, field_errors
+from pathfinder.api.validation import (
+    RequestModel,
+    ValidationProblem,
+    field_errors,
+    request_errors,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,15 +36,25 @@ def text(form: Any, name: str) -> str | None:
 
 
 def parse(model: type[M], data: dict[str, Any], *, prefix: str = "") -> M:
-    """``model`` from form data; :class:`FormErrors` naming the fields otherwise."""
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors: dict[str, str] = {}
-        for item in field_errors(exc):
-            field = item["field"].removeprefix(prefix) or ""
-            errors.setdefault(field, item["message"])
-        raise FormErrors(errors) from exc
+    """``model`` from form data; :class:`FormErrors` naming the fields otherwise.
+
+    An API request model is checked as the API checks it, rules included
+    (:func:`pathfinder.api.validation.request_errors`), leniently: a form posts text.
+    """
+    if issubclass(model, RequestModel):
+        parsed, problems = request_errors(model, data, strict=False)
+        if not problems:
+            return parsed  # type: ignore[return-value]
+    else:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            problems = field_errors(exc)
+    errors: dict[str, str] = {}
+    for item in problems:
+        field = item["field"].removeprefix(prefix) or ""
+        errors.setdefault(field, item["message"])
+    raise FormErrors(errors)
 
 
 def problem_errors(problem: Problem, *, prefix: str = "") -> dict[str, str]:

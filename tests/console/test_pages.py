@@ -127,6 +127,16 @@ def test_accept_an_invitation(client: FlaskClient, auth: AuthActions, db: Databa
     assert page.status_code == 200 and "guest@example.com" in text_of(page)
     weak = guest.post(f"/console/join/{token}", {"username": "guest", "password": "short"})
     assert weak.status_code == 422 and "error" in text_of(weak)
+    # The form is checked as the API checks it, rules included: a name too long and a
+    # password naming the username are shown together, each beside its field.
+    both = guest.post(
+        f"/console/join/{token}",
+        {"username": "guest9", "password": "guest9-harbour-lantern", "first_name": "x" * 101},
+    )
+    assert both.status_code == 422
+    shown = both.get_data(as_text=True)
+    assert 'id="f-first_name-error"' in shown and 'id="f-password-error"' in shown
+    assert "must not contain the username" in shown
     done = guest.post(
         f"/console/join/{token}", {"username": "guest", "password": "a long enough passphrase 9"}
     )

@@ -22,10 +22,12 @@ from pathfinder.api.fields import segment_converter
 from pathfinder.api.validation import parse_query
 from pathfinder.auth.policy import requires
 from pathfinder.auth.routes import caller
+from pathfinder.schema.naming import USERNAME_MAX_LENGTH
 
+# Any case: a username is matched case-insensitively (`Alice` is `alice`).
 UsernameConverter = segment_converter(
-    "^[A-Za-z][A-Za-z0-9_]{2,29}$",
-    max_length=30,
+    f"^[A-Za-z][A-Za-z0-9_]{{2,{USERNAME_MAX_LENGTH - 1}}}$",
+    max_length=USERNAME_MAX_LENGTH,
     example="alice_smith",
     doc="``<username:username>``: a segment that can be a username (3-30 characters).",
 )

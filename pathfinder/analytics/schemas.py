@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
@@ -98,7 +98,8 @@ def _within_dates(name: str) -> Rule:
 
     def check(values: Mapping[str, Any]) -> str | None:
         value = values[name]
-        if value is not None and not EARLIEST_DATE <= value <= date.today() + timedelta(days=1):
+        latest = datetime.now(UTC).date() + timedelta(days=1)
+        if value is not None and not EARLIEST_DATE <= value <= latest:
             return "must be between 1900-01-01 and today"
         return None
 

@@ -8,7 +8,7 @@ by :func:`check_experience`, so a partial update is judged with the values it ke
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
@@ -16,7 +16,8 @@ from pydantic import Field, field_validator
 from pathfinder.api.fields import Id, IsoDate, collapse_spaces, decimal_number, omittable
 from pathfinder.api.pagination import CURSOR_RULE, Cursor
 from pathfinder.api.validation import RequestModel, Rule, ValidationProblem
-from pathfinder.reference.schemas import TERM_LENGTH, clean_terms
+from pathfinder.career.tenancy import utc_today
+from pathfinder.reference.schemas import Term, clean_terms
 from pathfinder.schema.tenant import EMPLOYMENT_TYPES, ROLE_LEVELS
 
 EmploymentType = Literal[EMPLOYMENT_TYPES]  # type: ignore[valid-type]
@@ -29,7 +30,6 @@ MAX_BULK = 50
 EARLIEST_DATE = date(1940, 1, 1)
 ACHIEVEMENT_LENGTH = 1000
 Achievement = Annotated[str, Field(max_length=ACHIEVEMENT_LENGTH)]
-Term = Annotated[str, Field(max_length=TERM_LENGTH)]
 
 
 def _clean_achievements(values: list[str] | None) -> list[str] | None:
@@ -38,21 +38,16 @@ def _clean_achievements(values: list[str] | None) -> list[str] | None:
     return [cleaned for cleaned in (collapse_spaces(v) for v in values) if cleaned]
 
 
-def _today() -> date:
-    # The "today" of the summaries (pathfinder.career.tenancy.utc_today).
-    return datetime.now(UTC).date()
-
-
 def _start_bounds(values: Mapping[str, Any]) -> str | None:
     start = values["start_date"]
-    if start is not None and not EARLIEST_DATE <= start <= _today():
+    if start is not None and not EARLIEST_DATE <= start <= utc_today():
         return f"must be between {EARLIEST_DATE.isoformat()} and today"
     return None
 
 
 def _end_not_future(values: Mapping[str, Any]) -> str | None:
     end = values["end_date"]
-    if end is not None and end > _today():
+    if end is not None and end > utc_today():
         return "must not be in the future (mark the role current instead)"
     return None
 
@@ -240,7 +235,7 @@ class ArchiveQuery(RequestModel):
 
 def _last_used_bounds(values: Mapping[str, Any]) -> str | None:
     value = values["last_used"]
-    if value is not None and not EARLIEST_DATE <= value <= _today():
+    if value is not None and not EARLIEST_DATE <= value <= utc_today():
         return "must be between 1940-01-01 and today"
     return None
 

@@ -8,10 +8,9 @@ inside the report period, overlapping periods, the character limit) are the serv
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, Field, StringConstraints
 
 from pathfinder.api.fields import STRIPPED, Id, IsoDate, IsoDateTime, decimal_number, omittable
 from pathfinder.api.validation import RequestModel, Rule
@@ -484,13 +483,6 @@ class ShareCreate(RequestModel):
     expires_at: IsoDateTime = Field(
         description="When the access ends (at most 400 days ahead), with its time zone."
     )
-
-    @field_validator("expires_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone (e.g. Z)")
-        return value
 
 
 class ShareAccept(RequestModel):

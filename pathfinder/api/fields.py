@@ -108,23 +108,25 @@ def _id(value: Any) -> str:
     return value
 
 
+def _string_schema(pattern: str, min_length: int, max_length: int, example: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "minLength": min_length,
+        "maxLength": max_length,
+        "pattern": pattern,
+        "examples": [example],
+    }
+
+
 Id = Annotated[
     str,
     BeforeValidator(_id),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "minLength": ID_LENGTH,
-            "maxLength": ID_LENGTH,
-            "pattern": ID_PATTERN,
-            "examples": [EXAMPLE_ID],
-        }
-    ),
+    WithJsonSchema(_string_schema(ID_PATTERN, ID_LENGTH, ID_LENGTH, EXAMPLE_ID)),
 ]
 
 
 def segment_converter(
-    pattern: str, *, max_length: int, example: str, doc: str
+    pattern: str, *, max_length: int, example: str, doc: str, min_length: int = 1
 ) -> type[BaseConverter]:
     """A route converter taking a path segment of ``pattern`` (``^...$``, bounding its
     length itself), or no route.
@@ -134,13 +136,7 @@ def segment_converter(
     is one the route takes, and none is so long that the request line passes gunicorn's
     limit (``gunicorn.conf.py``), which would answer 414 to a request the document allows.
     """
-    schema = {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": max_length,
-        "pattern": pattern,
-        "examples": [example],
-    }
+    schema = _string_schema(pattern, min_length, max_length, example)
     return type(
         "SegmentConverter",
         (BaseConverter,),
@@ -160,22 +156,16 @@ TokenConverter = segment_converter(
 )
 
 
-class IdConverter(BaseConverter):
-    """``<id:experience_id>``: a path segment that is an id, or no route at all.
-
-    Without it ``/me/skills/summary`` also matched ``/me/skills/<skill_id>``, so its
-    ``OPTIONS`` listed that route's PATCH and DELETE; and the document gives each id
-    parameter its pattern, so a client knows an id when it sees one.
-    """
-
-    regex = ID_PATTERN.strip("^$")
-    schema: dict[str, Any] = {
-        "type": "string",
-        "minLength": ID_LENGTH,
-        "maxLength": ID_LENGTH,
-        "pattern": ID_PATTERN,
-        "examples": [EXAMPLE_ID],
-    }
+# Without it ``/me/skills/summary`` also matched ``/me/skills/<skill_id>``, so its
+# ``OPTIONS`` listed that route's PATCH and DELETE; and the document gives each id
+# parameter the schema of an id in a body, so a client knows an id when it sees one.
+IdConverter = segment_converter(
+    ID_PATTERN,
+    min_length=ID_LENGTH,
+    max_length=ID_LENGTH,
+    example=EXAMPLE_ID,
+    doc="``<id:experience_id>``: a path segment that is an id, or no route at all.",
+)
 
 
 def _json_number(value: Any) -> Decimal:
